@@ -1,0 +1,370 @@
+r"""Numeric liquidation and bankruptcy prices: vectorised, tier-aware, pure functions.
+
+The condition (Binance, "How to calculate liquidation price of USDⓈ-M contracts"; the COIN-M page
+for inverse contracts), with side ``s = +1`` long / ``-1`` short:
+
+* equity  ``= C + U_o + PnL(P)``, with ``PnL = s q c (P - E)`` (linear) or ``s q c (1/E - 1/P)``
+  (inverse, in coin);
+* maintenance ``= N(P) * mmr - cum + MM_o``, with the notional ``N(P) = q c P`` (linear) or
+  ``q c / P`` (inverse);
+* liquidation: equity = maintenance; bankruptcy: equity = 0.
+
+``C`` is the collateral: the position's isolated margin in isolated mode, the cross wallet balance
+in cross mode, where ``U_o`` and ``MM_o`` are the unrealised PnL and maintenance margin of the
+account's other cross positions held at their marks (both 0 in isolated mode).
+
+Closed forms (:mod:`margin_kit.symbolic` derives them with sympy; tests prove the two agree):
+
+.. math::
+
+    P_{liq}^{linear} = \frac{C + U_o - MM_o + cum - s q c E}{q c (mmr - s)}, \qquad
+    P_{liq}^{inverse} = \frac{q c (mmr + s)}{C + U_o - MM_o + cum + s q c / E}
+
+Internally every variant is solved in notional space: with ``sigma = s`` (linear) or ``-s``
+(inverse) and ``N_0`` the notional at entry, the condition reads
+``N - sigma * MM(N) = N_0 - sigma * (C + U_o - MM_o)``, whose left side is increasing in ``N``;
+that is what makes the tiered solve exact (see :func:`margin_kit.tiers.solve_notional`).
+
+Return value where no liquidation exists
+----------------------------------------
+When no price in ``(0, inf)`` satisfies the condition the result is **NaN**: a linear long whose
+collateral covers its notional less the maintenance (never liquidated however low the price), an
+inverse short likewise (never liquidated however high), or an account already below maintenance at
+every price. Prices are never negative or zero.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+
+from margin_kit._errors import InputError
+from margin_kit._validate import as_float, as_side, find_index, wrap_like
+from margin_kit.contracts import ContractType, check_contract, unrealized_pnl
+from margin_kit.tiers import TierTable, solve_notional
+
+__all__ = [
+    "bankruptcy_price",
+    "equity",
+    "initial_margin",
+    "liquidation_price",
+    "maintenance_margin",
+    "margin_ratio",
+    "tiered_liquidation_price",
+    "unrealized_pnl",
+]
+
+TierBasis = Literal["mark", "entry"]
+
+
+def _common(
+    side: Any,
+    entry_price: Any,
+    qty: Any,
+    collateral: Any,
+    contract: Any,
+    contract_size: Any,
+    other_upnl: Any,
+    other_maint_margin: Any,
+) -> tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Validate the shared inputs; return ``(contract, sigma, n0, qc, collateral_net)``."""
+    contract = check_contract(contract)
+    s = as_side(side)
+    e = as_float(entry_price, "entry_price", positive=True)
+    q = as_float(qty, "qty", positive=True)
+    c = as_float(contract_size, "contract_size", positive=True)
+    wallet = as_float(collateral, "collateral", nonnegative=True)
+    u_o = as_float(other_upnl, "other_upnl")
+    mm_o = as_float(other_maint_margin, "other_maint_margin", nonnegative=True)
+    qc = q * c if c.ndim or c != 1.0 else q
+    if contract == "linear":
+        sigma, n0 = s, qc * e
+    else:
+        sigma, n0 = -s, qc / e
+    net = wallet + u_o - mm_o if (u_o.ndim or u_o != 0 or mm_o.ndim or mm_o != 0) else wallet
+    return contract, sigma, n0, qc, net, s
+
+
+def _price_from_notional(n: np.ndarray, qc: np.ndarray, contract: str) -> np.ndarray:
+    """``P = N / (q c)`` (linear) or ``q c / N`` (inverse); NaN where ``N`` is not > 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = n / qc if contract == "linear" else qc / n
+    return np.where((n > 0) & np.isfinite(p), p, np.nan)
+
+
+def liquidation_price(
+    side: Any,
+    entry_price: Any,
+    qty: Any,
+    collateral: Any,
+    mmr: Any,
+    maint_amount: Any = 0.0,
+    *,
+    contract: ContractType = "linear",
+    contract_size: Any = 1.0,
+    other_maint_margin: Any = 0.0,
+    other_upnl: Any = 0.0,
+) -> Any:
+    r"""Price at which equity falls to the maintenance margin, for a given mmr and maintenance amount.
+
+    .. math::
+
+        P_{liq} = \frac{C + U_o - MM_o + cum - s q c E}{q c (mmr - s)}\ \text{(linear)},\qquad
+        P_{liq} = \frac{q c (mmr + s)}{C + U_o - MM_o + cum + s q c / E}\ \text{(inverse)}
+
+    Source: Binance, "How to calculate liquidation price of USDⓈ-M contracts" (one-way mode,
+    ``LP = (WB - TMM1 + UPNL1 + cumB - side*pos*EP) / (pos*MMR - side*pos)``) and the COIN-M
+    counterpart.
+
+    Parameters
+    ----------
+    side : {"long", "short", +1, -1} or array_like
+        Position side.
+    entry_price : float or array_like
+        Entry price, > 0.
+    qty : float or array_like
+        Quantity, > 0 (base units for linear; contracts for inverse).
+    collateral : float or array_like
+        Isolated margin (isolated mode) or cross wallet balance (cross mode), >= 0, in the settle
+        currency (coin for inverse).
+    mmr : float or array_like
+        Maintenance margin rate of the tier that applies, ``0 <= mmr < 1``. A fee-to-close charged
+        on the notional at liquidation can be folded in as ``mmr + fee_rate``.
+    maint_amount : float or array_like, default 0
+        Maintenance amount (Binance's ``cum``) of that tier, >= 0.
+    contract : {"linear", "inverse"}, default "linear"
+    contract_size : float or array_like, default 1
+        Base units (linear) or quote units (inverse) per contract.
+    other_maint_margin, other_upnl : float or array_like, default 0
+        Cross mode: maintenance margin and unrealised PnL of the account's other cross positions
+        at their mark prices. Zero for isolated.
+
+    Returns
+    -------
+    float, ndarray or Series
+        Liquidation price; NaN where no positive price satisfies the condition (see the module
+        docstring). Scalars in give a scalar, Series in give a Series on the same index.
+
+    Raises
+    ------
+    InputError
+        A ``ValueError`` naming the field and value: non-positive or non-finite price or quantity,
+        negative collateral, ``mmr`` outside ``[0, 1)``, an unknown side or contract type.
+
+    Examples
+    --------
+    Binance's published cross example (ETHUSDT long, BTCUSDT long held at its mark):
+
+    >>> other_mm = 109.488 * 31967.27 * 0.025 - 16300
+    >>> other_upnl = 109.488 * (31967.27 - 32481.98)
+    >>> round(float(liquidation_price("long", 1456.84, 3683.979, 1535443.01, 0.10, 135365,
+    ...       other_maint_margin=other_mm, other_upnl=other_upnl)), 2)
+    1153.26
+    """
+    index = find_index(
+        [side, entry_price, qty, collateral, mmr, maint_amount, contract_size, other_maint_margin,
+         other_upnl]
+    )
+    contract, sigma, n0, qc, net, _ = _common(
+        side, entry_price, qty, collateral, contract, contract_size, other_upnl, other_maint_margin
+    )
+    m = as_float(mmr, "mmr", nonnegative=True, below=1.0)
+    cum = as_float(maint_amount, "maint_amount", nonnegative=True)
+    n = (n0 - sigma * (net + cum)) / (1.0 - sigma * m)
+    return wrap_like(_price_from_notional(n, qc, contract), index, "liquidation_price")
+
+
+def bankruptcy_price(
+    side: Any,
+    entry_price: Any,
+    qty: Any,
+    collateral: Any,
+    mmr: Any = None,
+    maint_amount: Any = None,
+    *,
+    contract: ContractType = "linear",
+    contract_size: Any = 1.0,
+    other_maint_margin: Any = None,
+    other_upnl: Any = 0.0,
+) -> Any:
+    r"""Price at which equity falls to zero: the collateral is exhausted.
+
+    .. math::
+
+        P_{bk} = E - \frac{s (C + U_o)}{q c}\ \text{(linear)},\qquad
+        P_{bk} = \frac{q c\, s}{C + U_o + s q c / E}\ \text{(inverse)}
+
+    Takes the same arguments as :func:`liquidation_price` so both can be called with one set of
+    inputs; ``mmr``, ``maint_amount`` and ``other_maint_margin`` do not enter ``equity = 0`` and
+    are ignored. Returns NaN where equity never reaches zero (a linear long fully collateralised
+    down to price 0, an inverse short fully collateralised up to infinity).
+
+    Examples
+    --------
+    >>> float(bankruptcy_price("long", 100.0, 1.0, 10.0))
+    90.0
+    """
+    del mmr, maint_amount, other_maint_margin
+    index = find_index([side, entry_price, qty, collateral, contract_size, other_upnl])
+    contract, sigma, n0, qc, net, _ = _common(
+        side, entry_price, qty, collateral, contract, contract_size, other_upnl, 0.0
+    )
+    n = n0 - sigma * net
+    return wrap_like(_price_from_notional(n, qc, contract), index, "bankruptcy_price")
+
+
+def tiered_liquidation_price(
+    side: Any,
+    entry_price: Any,
+    qty: Any,
+    collateral: Any,
+    tiers: TierTable,
+    *,
+    contract: ContractType = "linear",
+    contract_size: Any = 1.0,
+    other_maint_margin: Any = 0.0,
+    other_upnl: Any = 0.0,
+    tier_basis: TierBasis = "mark",
+    close_fee_rate: float = 0.0,
+) -> Any:
+    """Liquidation price with the maintenance tier resolved by the exchange's rule.
+
+    ``tier_basis="mark"`` (Binance: maintenance margin is charged on the notional at the mark
+    price, so at liquidation on the notional at the liquidation price): the tier is the one whose
+    bracket holds the *liquidation* notional, which may differ from the tier at entry. The solve
+    is exact, not iterated: see :func:`margin_kit.tiers.solve_notional`.
+    ``tier_basis="entry"``: the tier is fixed by the notional at entry.
+    ``close_fee_rate``: a fee to close charged on the notional at liquidation, added to the
+    maintenance margin (OKX's taker-fee term).
+
+    Other parameters and the return value are as in :func:`liquidation_price`.
+
+    Examples
+    --------
+    >>> t = TierTable.from_records([
+    ...     {"floor": 0, "cap": 50_000, "max_leverage": 125, "mmr": 0.004, "maint_amount": 0},
+    ...     {"floor": 50_000, "cap": 250_000, "max_leverage": 100, "mmr": 0.005, "maint_amount": 50},
+    ... ])
+    >>> # a 5x long of 2 BTC at 30,000 (notional 60k: tier 2) is liquidated in tier 1
+    >>> p = float(tiered_liquidation_price("long", 30_000, 2.0, 12_000, t))
+    >>> round(p, 2), int(t.tier_index(2.0 * p))
+    (24096.39, 0)
+    """
+    if not isinstance(tiers, TierTable):
+        raise InputError("tiers", type(tiers).__name__, "a TierTable")
+    if tier_basis not in ("mark", "entry"):
+        raise InputError("tier_basis", tier_basis, "'mark' or 'entry'")
+    fee = float(as_float(close_fee_rate, "close_fee_rate", nonnegative=True, below=1.0))
+    if float(tiers.mmrs[-1]) + fee >= 1.0:
+        raise InputError("close_fee_rate", close_fee_rate, "mmr + close_fee_rate < 1")
+    index = find_index(
+        [side, entry_price, qty, collateral, contract_size, other_maint_margin, other_upnl]
+    )
+    contract, sigma, n0, qc, net, _ = _common(
+        side, entry_price, qty, collateral, contract, contract_size, other_upnl, other_maint_margin
+    )
+    cap = float(tiers.caps[-1])
+    if n0.size and not n0.max() < cap:
+        bad = np.flatnonzero(np.ravel(n0 >= cap))
+        where = f"[{int(bad[0])}]" if n0.ndim else ""
+        raise InputError(
+            "qty" + where, float(np.ravel(n0)[bad[0]]), f"an entry notional below the last cap {cap:g}"
+        )
+    target = n0 - sigma * net
+    if tier_basis == "mark":
+        n = solve_notional(tiers, target, sigma, fee)
+    else:
+        k = np.searchsorted(tiers.floors, n0, side="right") - 1
+        rate = tiers.mmrs[k] + fee
+        n = (target - sigma * tiers.maint_amounts[k]) / (1.0 - sigma * rate)
+    return wrap_like(_price_from_notional(n, qc, contract), index, "liquidation_price")
+
+
+def initial_margin(
+    entry_price: Any,
+    qty: Any,
+    leverage: Any,
+    *,
+    contract: ContractType = "linear",
+    contract_size: Any = 1.0,
+) -> Any:
+    """Initial margin ``N_0 / leverage`` with the notional at entry (settle currency)."""
+    contract = check_contract(contract)
+    index = find_index([entry_price, qty, leverage, contract_size])
+    e = as_float(entry_price, "entry_price", positive=True)
+    q = as_float(qty, "qty", positive=True)
+    c = as_float(contract_size, "contract_size", positive=True)
+    lev = as_float(leverage, "leverage", positive=True)
+    n0 = q * c * e if contract == "linear" else q * c / e
+    return wrap_like(n0 / lev, index, "initial_margin")
+
+
+def maintenance_margin(
+    mark_price: Any,
+    qty: Any,
+    mmr: Any = None,
+    maint_amount: Any = 0.0,
+    *,
+    tiers: TierTable | None = None,
+    contract: ContractType = "linear",
+    contract_size: Any = 1.0,
+) -> Any:
+    """Maintenance margin ``N(P) * mmr - cum`` at ``mark_price``.
+
+    Give either ``mmr`` (and ``maint_amount``) or a ``tiers`` table, whose tier is looked up at the
+    notional ``N(P)`` (``q c P`` linear, ``q c / P`` inverse, settle currency).
+    """
+    contract = check_contract(contract)
+    index = find_index([mark_price, qty, mmr, maint_amount, contract_size])
+    p = as_float(mark_price, "mark_price", positive=True)
+    q = as_float(qty, "qty", positive=True)
+    c = as_float(contract_size, "contract_size", positive=True)
+    n = q * c * p if contract == "linear" else q * c / p
+    if tiers is not None:
+        if mmr is not None:
+            raise InputError("mmr", mmr, "None when tiers are given")
+        result = tiers.maintenance_margin(n)
+    else:
+        if mmr is None:
+            raise InputError("mmr", mmr, "a rate in [0, 1), or tiers=")
+        m = as_float(mmr, "mmr", nonnegative=True, below=1.0)
+        cum = as_float(maint_amount, "maint_amount", nonnegative=True)
+        result = n * m - cum
+    return wrap_like(result, index, "maintenance_margin")
+
+
+def equity(
+    side: Any,
+    entry_price: Any,
+    mark_price: Any,
+    qty: Any,
+    collateral: Any,
+    *,
+    contract: ContractType = "linear",
+    contract_size: Any = 1.0,
+    other_upnl: Any = 0.0,
+) -> Any:
+    """Margin balance ``C + U_o + PnL(P)`` (settle currency)."""
+    index = find_index([side, entry_price, mark_price, qty, collateral, other_upnl])
+    pnl = np.asarray(
+        unrealized_pnl(
+            side, entry_price, mark_price, qty, contract=contract, contract_size=contract_size
+        )
+    )
+    wallet = as_float(collateral, "collateral", nonnegative=True)
+    u_o = as_float(other_upnl, "other_upnl")
+    return wrap_like(wallet + u_o + pnl, index, "equity")
+
+
+def margin_ratio(maint_margin: Any, margin_balance: Any) -> Any:
+    """Binance's margin ratio ``maintenance margin / margin balance``; liquidation at >= 1.
+
+    A non-positive margin balance gives ``inf`` (already past liquidation).
+    """
+    index = find_index([maint_margin, margin_balance])
+    mm = as_float(maint_margin, "maint_margin", nonnegative=True)
+    bal = as_float(margin_balance, "margin_balance")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(bal > 0, mm / np.where(bal > 0, bal, 1.0), np.inf)
+    return wrap_like(ratio, index, "margin_ratio")

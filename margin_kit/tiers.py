@@ -1,0 +1,354 @@
+"""Tier tables (Binance "leverage brackets", Bybit/OKX "risk limits", Hyperliquid "margin tiers").
+
+A tier ``k`` covers notionals ``floor_k <= N < cap_k`` and gives a maximum leverage, a maintenance
+margin rate ``mmr_k`` and a maintenance amount ``cum_k`` (Binance's name):
+``maintenance_margin(N) = N * mmr_k - cum_k``. With ``cum_0 = 0`` and
+``cum_k = cum_{k-1} + floor_k * (mmr_k - mmr_{k-1})`` the maintenance margin is continuous in ``N``,
+and with ``mmr`` non-decreasing it is convex: ``MM(N) = max_k (N * mmr_k - cum_k)``. That is what
+lets :func:`solve_notional` find the tier of a liquidation exactly with one search over ``K``
+breakpoints shared by every position.
+
+Source: Binance, "Leverage and Margin of USDⓈ-M Futures" (maintenance amount definition) and the
+``fetch_leverage_tiers`` structure of ccxt (``minNotional``, ``maxNotional``,
+``maintenanceMarginRate``, ``maxLeverage``, ``info``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from margin_kit._errors import InputError, TierTableError
+from margin_kit._validate import as_float
+
+__all__ = ["Tier", "TierTable", "solve_notional"]
+
+
+@dataclass(frozen=True)
+class Tier:
+    """One bracket of a tier table.
+
+    Parameters
+    ----------
+    floor, cap : float
+        Notional range ``floor <= N < cap`` (quote currency for linear, the exchange's unit for
+        inverse; see the preset's ``notional_unit``).
+    max_leverage : float
+        Highest leverage allowed in this bracket.
+    mmr : float
+        Maintenance margin rate, ``0 <= mmr < 1``.
+    maint_amount : float
+        Maintenance amount (``cum``) subtracted from ``N * mmr``.
+    """
+
+    floor: float
+    cap: float
+    max_leverage: float
+    mmr: float
+    maint_amount: float = 0.0
+
+
+def _cum_tolerance(floor: float) -> float:
+    # Exchanges publish cum rounded (Binance to whole USDT); one millionth of the bracket floor
+    # still catches a wrong row while accepting that rounding.
+    return max(1e-6 * floor, 1e-9)
+
+
+@dataclass(frozen=True)
+class TierTable:
+    """A validated tier table with vectorised lookups.
+
+    Parameters
+    ----------
+    tiers : tuple of Tier
+        Sorted by ``floor``, contiguous (each floor is the previous cap), first floor 0.
+    symbol : str, optional
+        The symbol the table belongs to.
+    notional_unit : str, optional
+        Unit of ``floor``/``cap`` (``"USDT"``, ``"BTC"``).
+    source : str, optional
+        Where the numbers come from.
+
+    Raises
+    ------
+    TierTableError
+        If the table is empty, unsorted, has gaps or overlaps, a decreasing ``mmr``, an increasing
+        ``max_leverage``, or a ``maint_amount`` inconsistent with
+        ``cum_k = cum_{k-1} + floor_k * (mmr_k - mmr_{k-1})``.
+
+    Examples
+    --------
+    >>> t = TierTable.from_records([
+    ...     {"floor": 0, "cap": 50_000, "max_leverage": 125, "mmr": 0.004, "maint_amount": 0},
+    ...     {"floor": 50_000, "cap": 250_000, "max_leverage": 100, "mmr": 0.005, "maint_amount": 50},
+    ... ])
+    >>> float(t.maintenance_margin(100_000))
+    450.0
+    """
+
+    tiers: tuple[Tier, ...]
+    symbol: str = ""
+    notional_unit: str = ""
+    source: str = ""
+    _arrays: dict[str, np.ndarray] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        tiers = tuple(self.tiers)
+        object.__setattr__(self, "tiers", tiers)
+        if not tiers:
+            raise TierTableError("tiers", [], "at least one tier")
+        prev: Tier | None = None
+        for k, t in enumerate(tiers):
+            if not isinstance(t, Tier):
+                raise TierTableError(f"tiers[{k}]", t, "a Tier")
+            for name in ("floor", "cap", "max_leverage", "mmr", "maint_amount"):
+                v = getattr(t, name)
+                open_cap = name == "cap" and k == len(tiers) - 1 and v == math.inf
+                if not isinstance(v, int | float) or not (math.isfinite(v) or open_cap):
+                    raise TierTableError(
+                        f"tiers[{k}].{name}", v, "a finite number (only the last cap may be inf)"
+                    )
+            if k == 0 and t.floor != 0:
+                raise TierTableError("tiers[0].floor", t.floor, "0 (the first tier starts at 0)")
+            if t.cap <= t.floor:
+                raise TierTableError(f"tiers[{k}].cap", t.cap, f"> floor {t.floor}")
+            if not 0 <= t.mmr < 1:
+                raise TierTableError(f"tiers[{k}].mmr", t.mmr, "0 <= mmr < 1")
+            if t.max_leverage < 1:
+                raise TierTableError(f"tiers[{k}].max_leverage", t.max_leverage, ">= 1")
+            if prev is None:
+                if t.maint_amount != 0:
+                    raise TierTableError("tiers[0].maint_amount", t.maint_amount, "0")
+            else:
+                if t.floor != prev.cap:
+                    raise TierTableError(
+                        f"tiers[{k}].floor", t.floor, f"the previous cap {prev.cap} (contiguous)"
+                    )
+                if t.mmr < prev.mmr:
+                    raise TierTableError(
+                        f"tiers[{k}].mmr", t.mmr, f">= the previous mmr {prev.mmr} (non-decreasing)"
+                    )
+                if t.max_leverage > prev.max_leverage:
+                    raise TierTableError(
+                        f"tiers[{k}].max_leverage",
+                        t.max_leverage,
+                        f"<= the previous max_leverage {prev.max_leverage}",
+                    )
+                expected = prev.maint_amount + t.floor * (t.mmr - prev.mmr)
+                if abs(t.maint_amount - expected) > _cum_tolerance(t.floor):
+                    raise TierTableError(
+                        f"tiers[{k}].maint_amount",
+                        t.maint_amount,
+                        f"{expected:.10g} = cum_{k - 1} + floor_{k} * (mmr_{k} - mmr_{k - 1})",
+                    )
+            prev = t
+        arrays = {
+            name: np.array([getattr(t, name) for t in tiers], dtype=np.float64)
+            for name in ("floor", "cap", "max_leverage", "mmr", "maint_amount")
+        }
+        for a in arrays.values():
+            a.setflags(write=False)
+        object.__setattr__(self, "_arrays", arrays)
+
+    # ----------------------------------------------------------------- constructors
+    @classmethod
+    def from_records(cls, records: Iterable[Mapping[str, Any]], **meta: Any) -> TierTable:
+        """Build from dicts with keys ``floor, cap, max_leverage, mmr`` and optional ``maint_amount``.
+
+        A missing ``maint_amount`` is filled by the continuity recurrence.
+        """
+        rows = list(records)
+        tiers: list[Tier] = []
+        for k, r in enumerate(rows):
+            for key in ("floor", "cap", "max_leverage", "mmr"):
+                if key not in r:
+                    raise TierTableError(f"tiers[{k}]", dict(r), f"a '{key}' field")
+            tiers.append(
+                Tier(
+                    floor=_num(r["floor"], f"tiers[{k}].floor"),
+                    cap=_num(r["cap"], f"tiers[{k}].cap"),
+                    max_leverage=_num(r["max_leverage"], f"tiers[{k}].max_leverage"),
+                    mmr=_num(r["mmr"], f"tiers[{k}].mmr"),
+                    maint_amount=_num(r["maint_amount"], f"tiers[{k}].maint_amount")
+                    if r.get("maint_amount") is not None
+                    else _recurrence(tiers, _num(r["floor"], ""), _num(r["mmr"], "")),
+                )
+            )
+        return cls(tuple(tiers), **meta)
+
+    @classmethod
+    def from_ccxt(cls, tiers: Sequence[Mapping[str, Any]], **meta: Any) -> TierTable:
+        """Build from one symbol's list as returned by ccxt's ``fetch_leverage_tiers()[symbol]``.
+
+        Uses ``minNotional``, ``maxNotional``, ``maxLeverage``, ``maintenanceMarginRate`` and, when
+        the exchange sends it, ``info["cum"]`` (Binance); otherwise the maintenance amount follows
+        from the continuity recurrence.
+
+        Examples
+        --------
+        >>> live = [{"tier": 1, "currency": "USDT", "minNotional": 0, "maxNotional": 50000,
+        ...          "maintenanceMarginRate": 0.004, "maxLeverage": 125, "info": {"cum": "0.0"}}]
+        >>> TierTable.from_ccxt(live).tiers[0].mmr
+        0.004
+        """
+        if isinstance(tiers, Mapping):
+            raise TierTableError(
+                "tiers", list(tiers)[:3], "one symbol's list (fetch_leverage_tiers()[symbol])"
+            )
+        records = []
+        for k, t in enumerate(tiers):
+            info = t.get("info") or {}
+            cum = info.get("cum") if isinstance(info, Mapping) else None
+            try:
+                records.append(
+                    {
+                        "floor": t["minNotional"],
+                        "cap": t["maxNotional"],
+                        "max_leverage": t["maxLeverage"],
+                        "mmr": t["maintenanceMarginRate"],
+                        "maint_amount": None if cum is None else float(cum),
+                    }
+                )
+            except KeyError as exc:
+                raise TierTableError(f"tiers[{k}]", dict(t), f"a '{exc.args[0]}' field") from None
+        if "notional_unit" not in meta and tiers and tiers[0].get("currency"):
+            meta["notional_unit"] = str(tiers[0]["currency"])
+        return cls.from_records(records, **meta)
+
+    @classmethod
+    def flat(cls, mmr: float, maint_amount: float = 0.0, max_leverage: float = 125.0) -> TierTable:
+        """A single-tier table with a constant ``mmr`` (``maint_amount`` must then be 0)."""
+        return cls((Tier(0.0, math.inf, max_leverage, mmr, maint_amount),))
+
+    # ----------------------------------------------------------------- views
+    @property
+    def floors(self) -> np.ndarray:
+        """Tier floors (read-only array)."""
+        return self._arrays["floor"]
+
+    @property
+    def caps(self) -> np.ndarray:
+        """Tier caps (read-only array)."""
+        return self._arrays["cap"]
+
+    @property
+    def mmrs(self) -> np.ndarray:
+        """Maintenance margin rates (read-only array)."""
+        return self._arrays["mmr"]
+
+    @property
+    def maint_amounts(self) -> np.ndarray:
+        """Maintenance amounts ``cum`` (read-only array)."""
+        return self._arrays["maint_amount"]
+
+    @property
+    def max_leverages(self) -> np.ndarray:
+        """Maximum leverage per tier (read-only array)."""
+        return self._arrays["max_leverage"]
+
+    def __len__(self) -> int:
+        return len(self.tiers)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The table as a DataFrame, one row per tier (``tier`` numbered from 1)."""
+        df = pd.DataFrame({k: v for k, v in self._arrays.items()})
+        df.index = pd.RangeIndex(1, len(df) + 1, name="tier")
+        return df
+
+    # ----------------------------------------------------------------- lookups
+    def tier_index(self, notional: Any) -> np.ndarray:
+        """0-based tier of each notional (``floor_k <= N < cap_k``), vectorised.
+
+        Raises :class:`InputError` for a negative notional or one at or above the last cap.
+        """
+        n = as_float(notional, "notional", nonnegative=True, below=float(self.caps[-1]))
+        return np.searchsorted(self.floors, n, side="right") - 1
+
+    def mmr_at(self, notional: Any) -> np.ndarray:
+        """Maintenance margin rate of the tier holding each notional."""
+        return self.mmrs[self.tier_index(notional)]
+
+    def maint_amount_at(self, notional: Any) -> np.ndarray:
+        """Maintenance amount of the tier holding each notional."""
+        return self.maint_amounts[self.tier_index(notional)]
+
+    def max_leverage_at(self, notional: Any) -> np.ndarray:
+        """Maximum leverage allowed at each notional."""
+        return self.max_leverages[self.tier_index(notional)]
+
+    def maintenance_margin(self, notional: Any) -> np.ndarray:
+        """``N * mmr_k - cum_k`` for the tier ``k`` holding each notional ``N``."""
+        k = self.tier_index(notional)
+        n = np.asarray(notional, dtype=np.float64)
+        return n * self.mmrs[k] - self.maint_amounts[k]
+
+    def check_leverage(self, leverage: Any, notional: Any, field: str = "leverage") -> None:
+        """Raise :class:`InputError` if ``leverage`` exceeds the maximum of the tier at ``notional``."""
+        lev = as_float(leverage, field, positive=True)
+        limit = self.max_leverage_at(notional)
+        bad = np.broadcast_to(lev > limit, np.broadcast_shapes(lev.shape, limit.shape))
+        if bad.any():
+            i = int(np.flatnonzero(bad.ravel())[0])
+            value = np.broadcast_to(lev, bad.shape).ravel()[i].item()
+            cap = np.broadcast_to(limit, bad.shape).ravel()[i].item()
+            where = f"[{i}]" if bad.ndim else ""
+            raise InputError(field + where, value, f"<= {cap:g}, the tier's max leverage")
+
+
+def _num(value: Any, field: str) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise TierTableError(field, value, "a number") from None
+    return out
+
+
+def _recurrence(previous: Sequence[Tier], floor: float, mmr: float) -> float:
+    if not previous:
+        return 0.0
+    p = previous[-1]
+    return p.maint_amount + floor * (mmr - p.mmr)
+
+
+def solve_notional(
+    table: TierTable,
+    target: np.ndarray,
+    sigma: np.ndarray | float,
+    close_fee_rate: float = 0.0,
+) -> np.ndarray:
+    """Solve ``N - sigma * (MM(N) + f * N) = target`` for the notional ``N >= 0``, tier-aware.
+
+    ``MM`` is the table's maintenance margin curve and ``f`` a fee-to-close rate. Its left side
+    is strictly increasing in ``N`` for ``sigma = +1`` (slope ``1 - mmr_k - f > 0``) and for
+    ``sigma = -1`` (slope ``1 + mmr_k + f``), and equals 0 at ``N = 0``, so a root exists iff
+    ``target > 0``. The tier of the root is found by comparing ``target`` with the curve's values
+    at the tier floors, then ``N = (target - sigma * cum_k) / (1 - sigma * (mmr_k + f))``.
+
+    Returns NaN where ``target <= 0`` (no root). ``sigma`` is +1 or -1 (scalar or array).
+    """
+    floors, mmrs, cums = table.floors, table.mmrs, table.maint_amounts
+    rates = mmrs + close_fee_rate
+    shape = np.broadcast_shapes(np.shape(target), np.shape(sigma))
+    t_all = np.broadcast_to(target, shape).reshape(-1)
+    out = np.empty(t_all.shape, dtype=np.float64)
+    last = len(floors) - 1
+    for sgn in (1.0, -1.0):
+        if np.ndim(sigma) == 0:
+            if float(sigma) != sgn:
+                continue
+            sel: slice | np.ndarray = slice(None)
+        else:
+            sel = np.broadcast_to(sigma, shape).reshape(-1) == sgn
+        # the left side evaluated at each tier floor: where the root's tier starts
+        breakpoints = floors - sgn * (rates * floors - cums)
+        t = t_all[sel]
+        k = np.searchsorted(breakpoints, t, side="right") - 1
+        np.clip(k, 0, last, out=k)
+        out[sel] = (t - sgn * cums[k]) / (1.0 - sgn * rates[k])
+    out[~(t_all > 0)] = np.nan
+    return out.reshape(shape)
