@@ -83,7 +83,9 @@ class Position:
         sign = float(as_side(self.side))
         object.__setattr__(self, "side", "long" if sign > 0 else "short")
         for name in ("qty", "entry_price", "leverage"):
-            object.__setattr__(self, name, float(as_float(getattr(self, name), name, positive=True)))
+            object.__setattr__(
+                self, name, float(as_float(getattr(self, name), name, positive=True))
+            )
         _check_mode(self.margin_mode)
         mark = self.entry_price if self.mark_price is None else self.mark_price
         object.__setattr__(self, "mark_price", float(as_float(mark, "mark_price", positive=True)))
@@ -91,11 +93,13 @@ class Position:
         if not self.name:
             object.__setattr__(self, "name", f"{self.market.symbol} {self.side}")
         tiers = self.market.tiers
-        n0 = self.notional_at(self.entry_price)
+        size = self._tier_size(self.entry_price)
         cap = float(tiers.caps[-1])
-        if n0 >= cap:
-            raise InputError("qty", self.qty, f"an entry notional {n0:g} below the last cap {cap:g}")
-        tiers.check_leverage(self.leverage, n0)
+        if size >= cap:
+            raise InputError(
+                "qty", self.qty, f"a position size {size:g} below the last cap {cap:g}"
+            )
+        tiers.check_leverage(self.leverage, size)
         if self.margin_mode == "isolated" and self.isolated_margin <= 0:
             raise InputError("added_margin", self.added_margin, "an isolated margin that stays > 0")
 
@@ -137,14 +141,22 @@ class Position:
             return self.sign * qc * (p - self.entry_price)
         return self.sign * qc * (1.0 / self.entry_price - 1.0 / p)
 
+    def _tier_size(self, price: float) -> float:
+        """What the market's tier table is indexed by, for this position at ``price``."""
+        basis = self.market.tier_basis
+        if basis == "qty":
+            return self.qty
+        return self.notional_at(self.entry_price if basis == "entry" else price)
+
     def maint_margin(self, price: float | None = None) -> float:
         """Maintenance margin at ``price`` (default: the mark), with the market's tier rule."""
         p = self.mark_price if price is None else price
         tiers = self.market.tiers
-        basis = self.entry_price if self.market.tier_basis == "entry" else p
-        k = int(tiers.tier_index(min(self.notional_at(basis), float(np.nextafter(tiers.caps[-1], 0)))))
+        top = float(np.nextafter(tiers.caps[-1], 0))  # beyond the last cap the last tier applies
+        k = int(tiers.tier_index(min(self._tier_size(p), top)))
         rate = float(tiers.mmrs[k]) + self.market.close_fee_rate
-        return self.notional_at(p) * rate - float(tiers.maint_amounts[k])
+        at = self.entry_price if self.market.tier_basis == "entry" else p
+        return self.notional_at(at) * rate - float(tiers.maint_amounts[k])
 
     def with_(self, **changes: Any) -> Position:
         """A copy with fields changed (validated again)."""
@@ -194,7 +206,9 @@ class Account:
             if not isinstance(p, Position):
                 raise InputError(f"positions[{i}]", type(p).__name__, "a Position")
             if p.name in by_name:
-                raise InputError(f"positions[{i}].name", p.name, "a name not used by another position")
+                raise InputError(
+                    f"positions[{i}].name", p.name, "a name not used by another position"
+                )
             by_name[p.name] = i
         currencies = {p.market.spec.settle_currency for p in positions}
         if len(currencies) > 1:
@@ -375,7 +389,9 @@ class Account:
         """
         p = self.position(name)
         if p.margin_mode != "isolated":
-            raise InputError("name", name, "an isolated position (cross positions share the wallet)")
+            raise InputError(
+                "name", name, "an isolated position (cross positions share the wallet)"
+            )
         amount = float(as_float(amount, "amount"))
         return self._replace_position(name, p.with_(added_margin=p.added_margin + amount))
 

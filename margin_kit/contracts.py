@@ -25,8 +25,8 @@ from margin_kit.tiers import TierTable
 __all__ = [
     "CONTRACT_TYPES",
     "ContractSpec",
-    "Market",
     "ContractType",
+    "Market",
     "check_contract",
     "notional",
     "unrealized_pnl",
@@ -37,7 +37,7 @@ CONTRACT_TYPES: tuple[ContractType, ...] = ("linear", "inverse")
 
 
 def check_contract(contract: Any) -> ContractType:
-    """Return ``contract`` if it is ``"linear"`` or ``"inverse"``, else raise :class:`InputError`."""
+    """Return ``contract`` if it is ``"linear"`` or ``"inverse"``; else raise InputError."""
     if contract not in CONTRACT_TYPES:
         raise InputError("contract", contract, "'linear' or 'inverse'")
     return contract
@@ -82,9 +82,11 @@ class Market:
         The contract.
     tiers : TierTable
         Maintenance tiers.
-    tier_basis : {"mark", "entry"}
+    tier_basis : {"mark", "entry", "qty"}
         ``"mark"``: the tier is chosen by the notional at the mark (so, at liquidation, at the
-        liquidation price); ``"entry"``: by the notional at entry.
+        liquidation price; Binance, Hyperliquid); ``"entry"``: maintenance computed once at the
+        entry notional, tier and value (Bybit);
+        ``"qty"``: by the size in contracts (OKX).
     close_fee_rate : float
         Fee to close charged on the notional at liquidation and counted in maintenance (0 if none).
     source : str
@@ -98,8 +100,10 @@ class Market:
     source: str = ""
 
     def __post_init__(self) -> None:
-        if self.tier_basis not in ("mark", "entry"):
-            raise InputError("tier_basis", self.tier_basis, "'mark' or 'entry'")
+        if self.tier_basis not in ("mark", "entry", "qty"):
+            raise InputError("tier_basis", self.tier_basis, "'mark', 'entry' or 'qty'")
+        if self.tier_basis == "mark" and not self.tiers.continuous:
+            raise InputError("tier_basis", "mark", "'entry' or 'qty' for a discontinuous table")
         as_float(self.close_fee_rate, "close_fee_rate", nonnegative=True, below=1.0)
 
     @property
@@ -167,7 +171,8 @@ def unrealized_pnl(
 ) -> Any:
     """Unrealised PnL at ``mark_price``, in the settle currency.
 
-    Linear: ``s * qty * contract_size * (P - E)``; inverse: ``s * qty * contract_size * (1/E - 1/P)``
+    Linear: ``s * qty * contract_size * (P - E)``;
+    inverse: ``s * qty * contract_size * (1/E - 1/P)``
     (Binance, "How to calculate unrealized PnL": USDⓈ-M and COIN-M futures).
     """
     contract = check_contract(contract)
@@ -177,8 +182,5 @@ def unrealized_pnl(
     p = as_float(mark_price, "mark_price", positive=True)
     q = as_float(qty, "qty", positive=True)
     c = as_float(contract_size, "contract_size", positive=True)
-    if contract == "linear":
-        result = s * q * c * (p - e)
-    else:
-        result = s * q * c * (1.0 / e - 1.0 / p)
-    return wrap_like(result, index, "unrealized_pnl")
+    move = p - e if contract == "linear" else 1.0 / e - 1.0 / p
+    return wrap_like(s * q * c * move, index, "unrealized_pnl")

@@ -36,11 +36,19 @@ def test_public_vector(v: dict) -> None:
         other_maint_margin=other_mm,
         other_upnl=other_upnl,
     )
-    tol = v.get("tolerance_abs", 0.0) or v.get("tolerance_rel", 0.0) * v["expected_liquidation_price"]
+    tol = (
+        v.get("tolerance_abs", 0.0) or v.get("tolerance_rel", 0.0) * v["expected_liquidation_price"]
+    )
     assert abs(got - v["expected_liquidation_price"]) <= tol, (got, v["expected_liquidation_price"])
     if "expected_bankruptcy_price" in v:
-        bk = mk.bankruptcy_price(pos["side"], pos["entry_price"], pos["qty"], v["collateral"],
-                                 contract=v["contract"], other_upnl=other_upnl)
+        bk = mk.bankruptcy_price(
+            pos["side"],
+            pos["entry_price"],
+            pos["qty"],
+            v["collateral"],
+            contract=v["contract"],
+            other_upnl=other_upnl,
+        )
         assert abs(bk - v["expected_bankruptcy_price"]) <= tol
 
 
@@ -65,9 +73,18 @@ def positions(draw: st.DrawFn, contract: str, cross: bool) -> dict:
         collateral *= draw(st.floats(1.0, min(3.0, 0.5 * lev)))
         other_mm = draw(st.floats(0.0, 0.2)) * n0 * mmr
         other_upnl = draw(st.floats(-0.3, 0.3)) * (collateral - n0 * mmr + cum - other_mm)
-    return dict(side=side, entry_price=entry, qty=qty, collateral=collateral, mmr=mmr,
-                maint_amount=cum, contract=contract, contract_size=csize,
-                other_maint_margin=other_mm, other_upnl=other_upnl)
+    return dict(
+        side=side,
+        entry_price=entry,
+        qty=qty,
+        collateral=collateral,
+        mmr=mmr,
+        maint_amount=cum,
+        contract=contract,
+        contract_size=csize,
+        other_maint_margin=other_mm,
+        other_upnl=other_upnl,
+    )
 
 
 def residual(p: float, k: dict) -> float:
@@ -92,7 +109,11 @@ def test_condition_holds_at_liquidation_price(contract: str, cross: bool, data) 
     k = data.draw(positions(contract, cross))
     p = mk.liquidation_price(**k)
     assert p > 0
-    n0 = k["qty"] * k["contract_size"] * (k["entry_price"] if contract == "linear" else 1 / k["entry_price"])
+    n0 = (
+        k["qty"]
+        * k["contract_size"]
+        * (k["entry_price"] if contract == "linear" else 1 / k["entry_price"])
+    )
     assert abs(residual(p, k)) <= 1e-9 * n0
     # bankruptcy: equity = 0
     kb = {**k, "mmr": 0.0, "maint_amount": 0.0, "other_maint_margin": 0.0}
@@ -117,8 +138,9 @@ def test_invariants(contract: str, cross: bool, data, extra: float) -> None:
     assert math.isnan(more) or s * (p - more) > 0
     if not cross:
         # isolated: the loss at liquidation never exceeds the position's margin
-        loss = -mk.unrealized_pnl(s, e, p, k["qty"], contract=contract,
-                                  contract_size=k["contract_size"])
+        loss = -mk.unrealized_pnl(
+            s, e, p, k["qty"], contract=contract, contract_size=k["contract_size"]
+        )
         assert loss <= k["collateral"] * (1 + 1e-12)
 
 
@@ -146,15 +168,20 @@ def test_no_liquidation_is_nan_never_negative() -> None:
     assert math.isnan(mk.bankruptcy_price("long", 100.0, 1.0, 100.0))
     # inverse short with collateral (coin) above its notional in coin: never liquidated
     assert math.isnan(
-        mk.liquidation_price("short", 50_000.0, 100, 0.5, 0.005, contract="inverse",
-                             contract_size=100)
+        mk.liquidation_price(
+            "short", 50_000.0, 100, 0.5, 0.005, contract="inverse", contract_size=100
+        )
     )
     # a linear short always has one
     assert mk.liquidation_price("short", 100.0, 1.0, 1000.0, 0.01) > 100.0
     rng = np.random.default_rng(0)
     out = mk.liquidation_price(
-        rng.choice(["long", "short"], 10_000), rng.uniform(1, 100, 10_000), 1.0,
-        rng.uniform(0, 300, 10_000), 0.01, contract="inverse",
+        rng.choice(["long", "short"], 10_000),
+        rng.uniform(1, 100, 10_000),
+        1.0,
+        rng.uniform(0, 300, 10_000),
+        0.01,
+        contract="inverse",
     )
     assert not (out <= 0).any()
 
@@ -172,10 +199,14 @@ def test_scalars_arrays_series() -> None:
     assert isinstance(ser, pd.Series)
     assert ser.index.equals(idx)
     np.testing.assert_allclose(ser.to_numpy(), arr)
-    grid = mk.liquidation_price("long", 100.0, 1.0, np.array([[5.0], [10.0]]), np.array([0.0, 0.01]))
+    grid = mk.liquidation_price(
+        "long", 100.0, 1.0, np.array([[5.0], [10.0]]), np.array([0.0, 0.01])
+    )
     assert grid.shape == (2, 2)
     with pytest.raises(InputError, match="index"):
-        mk.liquidation_price(pd.Series(["long"], index=["a"]), pd.Series([1.0], index=["b"]), 1, 1, 0)
+        mk.liquidation_price(
+            pd.Series(["long"], index=["a"]), pd.Series([1.0], index=["b"]), 1, 1, 0
+        )
 
 
 # ----------------------------------------------------------------------------- bad input

@@ -1,0 +1,207 @@
+r"""Command line: ``margin-kit liq`` (one position) and ``margin-kit demo`` (a scenario's account).
+
+Examples
+--------
+::
+
+    margin-kit liq --side long --entry-price 100 --qty 1 --collateral 10 --mmr 0.005 --json
+    margin-kit liq --side short --entry-price 60000 --qty 0.5 --exchange binance-usdm \
+        --symbol BTCUSDT --leverage 20 --json
+    margin-kit demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from margin_kit import __version__, exchanges
+from margin_kit._errors import InputError
+from margin_kit.liquidation import bankruptcy_price, liquidation_price, tiered_liquidation_price
+
+__all__ = ["main"]
+
+
+def _json_number(x: Any) -> float | None:
+    """JSON has no NaN: a price that does not exist is written as null."""
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="margin-kit", description="Isolated vs cross margin analysis for crypto derivatives."
+    )
+    parser.add_argument("--version", action="version", version=f"margin-kit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    liq = sub.add_parser(
+        "liq",
+        help="liquidation and bankruptcy price of one position",
+        description="Liquidation and bankruptcy price of one position. "
+        "Give --mmr and --collateral, or --exchange/--symbol/--leverage to take them from a "
+        "preset's tiers (collateral then defaults to the initial margin, i.e. isolated).",
+    )
+    liq.add_argument("--side", required=True, help="long or short")
+    liq.add_argument("--entry-price", type=float, required=True)
+    liq.add_argument("--qty", type=float, required=True, help="base units (linear) or contracts")
+    liq.add_argument("--collateral", type=float, help="isolated margin, or cross wallet balance")
+    liq.add_argument("--mmr", type=float, help="maintenance margin rate of the tier")
+    liq.add_argument("--maint-amount", type=float, default=0.0, help="maintenance amount (cum)")
+    liq.add_argument("--contract", default=None, help="linear (default) or inverse")
+    liq.add_argument("--contract-size", type=float, default=None)
+    liq.add_argument("--other-maint-margin", type=float, default=0.0, help="cross: others' MM")
+    liq.add_argument("--other-upnl", type=float, default=0.0, help="cross: others' unrealised PnL")
+    liq.add_argument("--exchange", help=f"preset: {', '.join(exchanges.names())}")
+    liq.add_argument("--symbol", help="symbol of the preset")
+    liq.add_argument("--leverage", type=float, help="with --exchange: initial leverage")
+    liq.add_argument("--json", action="store_true", help="print JSON")
+
+    demo = sub.add_parser("demo", help="liquidation prices of a scenario, isolated and cross")
+    demo.add_argument("scenario", nargs="?", help="scenario TOML (default: the shipped one)")
+    return parser
+
+
+def _liq(args: argparse.Namespace) -> dict[str, Any]:
+    common = {
+        "other_maint_margin": args.other_maint_margin,
+        "other_upnl": args.other_upnl,
+    }
+    if args.exchange is None:
+        if args.symbol is not None or args.leverage is not None:
+            raise InputError("exchange", None, "a preset name when --symbol/--leverage are given")
+        if args.mmr is None or args.collateral is None:
+            raise InputError("mmr/collateral", None, "both, or --exchange/--symbol/--leverage")
+        kw = {
+            "contract": args.contract or "linear",
+            "contract_size": 1.0 if args.contract_size is None else args.contract_size,
+        }
+        liq_price = liquidation_price(
+            args.side,
+            args.entry_price,
+            args.qty,
+            args.collateral,
+            args.mmr,
+            args.maint_amount,
+            **kw,
+            **common,
+        )
+        bk = bankruptcy_price(
+            args.side,
+            args.entry_price,
+            args.qty,
+            args.collateral,
+            **kw,
+            other_upnl=args.other_upnl,
+        )
+        return {"liquidation_price": _json_number(liq_price), "bankruptcy_price": _json_number(bk)}
+
+    if args.symbol is None or args.leverage is None:
+        raise InputError("symbol/leverage", None, "both with --exchange")
+    if args.mmr is not None:
+        raise InputError("mmr", args.mmr, "no --mmr with --exchange (the preset's tiers give it)")
+    market = exchanges.get(args.exchange).market(args.symbol)
+    spec = market.spec
+    if args.contract not in (None, spec.contract):
+        raise InputError("contract", args.contract, f"{spec.contract!r} for {args.symbol}")
+    size = spec.contract_size if args.contract_size is None else args.contract_size
+    qc = args.qty * size
+    n0 = qc * args.entry_price if spec.contract == "linear" else qc / args.entry_price
+    tiers = market.tiers
+    basis = args.qty if market.tier_basis == "qty" else n0
+    tiers.check_leverage(args.leverage, basis)
+    collateral = n0 / args.leverage if args.collateral is None else args.collateral
+    kw = {"contract": spec.contract, "contract_size": size}
+    liq_price = tiered_liquidation_price(
+        args.side,
+        args.entry_price,
+        args.qty,
+        collateral,
+        tiers,
+        tier_basis=market.tier_basis,
+        close_fee_rate=market.close_fee_rate,
+        **kw,
+        **common,
+    )
+    bk = bankruptcy_price(
+        args.side, args.entry_price, args.qty, collateral, **kw, other_upnl=args.other_upnl
+    )
+    at = basis
+    if market.tier_basis == "mark" and not math.isnan(liq_price):
+        at = qc * liq_price if spec.contract == "linear" else qc / liq_price
+    k = int(tiers.tier_index(min(at, float(tiers.caps[-1]) * (1 - 1e-12))))
+    return {
+        "liquidation_price": _json_number(liq_price),
+        "bankruptcy_price": _json_number(bk),
+        "collateral": collateral,
+        "tier": k + 1,
+        "mmr": float(tiers.mmrs[k]),
+        "maint_amount": float(tiers.maint_amounts[k]),
+        "exchange": args.exchange,
+        "symbol": args.symbol,
+        "tier_basis": market.tier_basis,
+    }
+
+
+def _demo(args: argparse.Namespace) -> str:
+    from margin_kit import scenario
+
+    sc = scenario.load(args.scenario)
+    acct = sc.account
+    frames = []
+    for mode in ("isolated", "cross"):
+        t = acct.with_mode(mode).liquidation_prices()
+        frames.append(t.assign(mode=mode))
+    order = {name: i for i, name in enumerate(frames[0].index)}
+    table = (
+        pd.concat(frames)
+        .reset_index()
+        .sort_values(
+            ["position", "mode"],
+            key=lambda c: (
+                c.map(order) if c.name == "position" else c.map({"isolated": 0, "cross": 1})
+            ),
+            kind="stable",
+        )
+        .set_index(["position", "mode"])
+    )
+    cols = ["side", "mark_price", "liquidation_price", "bankruptcy_price", "distance_pct", "margin"]
+    ccy = acct.settle_currency
+    header = (
+        f"{acct.name or 'account'} on {sc.exchange}: wallet {acct.wallet_balance:,.2f} {ccy}, "
+        f"{len(acct)} positions ({sc.path})\n"
+        "Each position with the account all-isolated (own margin) and all-cross (shared wallet,\n"
+        "other positions held at their marks). distance_pct: adverse move from mark to\n"
+        "liquidation.\n"
+    )
+    with pd.option_context("display.width", 120, "display.float_format", "{:,.2f}".format):
+        return header + table[cols].to_string()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``margin-kit`` command."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "liq":
+            result = _liq(args)
+            if args.json:
+                print(json.dumps(result))
+            else:
+                for key, value in result.items():
+                    print(f"{key:>18}: {value}")
+        elif args.command == "demo":
+            print(_demo(args))
+    except InputError as exc:
+        print(f"margin-kit: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""Accounts: cross positions hold the others at their marks, isolated ones stand alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import load_vectors
+
+import margin_kit as mk
+from margin_kit import Account, InputError, Market, Position, TierTable, exchanges
+from margin_kit.contracts import ContractSpec
+
+VEC = {v["id"]: v for v in load_vectors()}
+
+
+def _market_with_bracket(symbol: str, mmr: float, cum: float, lower_mmr: float) -> Market:
+    """A two-tier table whose upper tier has the (mmr, cum) the published example used.
+
+    cum = floor * (mmr - lower_mmr) places the boundary; both examples' notionals (at the mark and
+    at liquidation) lie above it, so the upper tier applies throughout.
+    """
+    floor = cum / (mmr - lower_mmr)
+    t = TierTable.from_records(
+        [
+            {"floor": 0, "cap": floor, "max_leverage": 125, "mmr": lower_mmr},
+            {"floor": floor, "cap": 1e10, "max_leverage": 20, "mmr": mmr, "maint_amount": cum},
+        ]
+    )
+    return Market(ContractSpec(symbol), t)
+
+
+def binance_example_account(mode: str = "cross") -> Account:
+    eth, btc = VEC["binance-usdm-cross-eth-long"], VEC["binance-usdm-cross-btc-long"]
+    e, b = eth["position"], btc["position"]
+    eth_mark = btc["others"][0]["mark_price"]
+    btc_mark = eth["others"][0]["mark_price"]
+    return Account(
+        eth["collateral"],
+        [
+            Position(
+                _market_with_bracket("ETHUSDT", e["mmr"], e["maint_amount"], 0.05),
+                "long",
+                e["qty"],
+                e["entry_price"],
+                leverage=10,
+                mark_price=eth_mark,
+                margin_mode=mode,
+            ),
+            Position(
+                _market_with_bracket("BTCUSDT", b["mmr"], b["maint_amount"], 0.005),
+                "long",
+                b["qty"],
+                b["entry_price"],
+                leverage=10,
+                mark_price=btc_mark,
+                margin_mode=mode,
+            ),
+        ],
+    )
+
+
+def test_one_account_reproduces_both_published_cross_prices() -> None:
+    liq = binance_example_account().liquidation_prices()["liquidation_price"]
+    for name, vid in (
+        ("ETHUSDT long", "binance-usdm-cross-eth-long"),
+        ("BTCUSDT long", "binance-usdm-cross-btc-long"),
+    ):
+        v = VEC[vid]
+        assert abs(liq[name] - v["expected_liquidation_price"]) <= v["tolerance_abs"]
+
+
+def test_isolated_positions_use_their_own_margin() -> None:
+    acct = binance_example_account("isolated")
+    table = acct.liquidation_prices()
+    for p in acct.positions:
+        direct = mk.tiered_liquidation_price(
+            p.side, p.entry_price, p.qty, p.isolated_margin, p.market.tiers
+        )
+        assert table.loc[p.name, "liquidation_price"] == pytest.approx(direct, rel=1e-12)
+        assert table.loc[p.name, "collateral"] == pytest.approx(p.isolated_margin)
+    # the published isolated example funds one position with the whole wallet: add_margin does it
+    v = VEC["binance-usdm-isolated-eth-long"]
+    one = Account(v["collateral"], [acct.position("ETHUSDT long")])
+    one = one.add_margin(
+        "ETHUSDT long", v["collateral"] - one.position("ETHUSDT long").isolated_margin
+    )
+    got = one.liquidation_prices().loc["ETHUSDT long", "liquidation_price"]
+    assert abs(got - v["expected_liquidation_price"]) <= v["tolerance_abs"]
+
+
+BTC = exchanges.get("binance-usdm").market("BTCUSDT")
+ETH = exchanges.get("binance-usdm").market("ETHUSDT")
+
+
+def demo_account() -> Account:
+    return Account(
+        20_000,
+        [
+            Position(
+                BTC, "long", 0.5, 60_000, leverage=10, margin_mode="isolated", mark_price=61_000
+            ),
+            Position(ETH, "short", 10, 3_000, leverage=20, mark_price=2_950),
+            Position(BTC, "short", 0.2, 62_000, leverage=25, mark_price=61_000, name="BTC hedge"),
+        ],
+    )
+
+
+def test_add_margin_moves_isolated_away_and_cross_closer() -> None:
+    acct = demo_account()
+    before = acct.liquidation_prices()
+    after = acct.add_margin("BTCUSDT long", 1_000).liquidation_prices()
+    # isolated long: more margin → lower liquidation price
+    assert (
+        after.loc["BTCUSDT long", "liquidation_price"]
+        < before.loc["BTCUSDT long", "liquidation_price"]
+    )
+    # the margin came out of the cross wallet: cross shorts now liquidate at a lower price
+    for name in ("ETHUSDT short", "BTC hedge"):
+        assert after.loc[name, "liquidation_price"] < before.loc[name, "liquidation_price"]
+    assert acct.add_margin("BTCUSDT long", 1_000).cross_wallet_balance == pytest.approx(
+        acct.cross_wallet_balance - 1_000
+    )
+    with pytest.raises(InputError, match="name='ETHUSDT short'"):
+        acct.add_margin("ETHUSDT short", 10)
+
+
+def test_cross_condition_holds_for_every_position() -> None:
+    """At a cross position's liquidation price, with the others at their marks, the account's
+    cross equity equals its cross maintenance margin (evaluated through Position methods)."""
+    acct = demo_account().with_mode("cross")
+    table = acct.liquidation_prices()
+    for p in acct.positions:
+        price = table.loc[p.name, "liquidation_price"]
+        others = [o for o in acct.positions if o.name != p.name]
+        equity = (
+            acct.cross_wallet_balance
+            + p.unrealized_pnl(price)
+            + sum(o.unrealized_pnl() for o in others)
+        )
+        maint = p.maint_margin(price) + sum(o.maint_margin() for o in others)
+        assert equity == pytest.approx(maint, rel=1e-9)
+
+
+def test_frame_balances_and_ratio() -> None:
+    acct = demo_account()
+    f = acct.frame()
+    assert list(f.index) == ["BTCUSDT long", "ETHUSDT short", "BTC hedge"]
+    assert f.loc["BTCUSDT long", "isolated_margin"] == pytest.approx(0.5 * 60_000 / 10)
+    assert acct.cross_wallet_balance == pytest.approx(20_000 - 3_000)
+    upnl = 0.5 * 1_000 + 10 * 50 + 0.2 * 1_000
+    assert acct.equity == pytest.approx(20_000 + upnl)
+    assert acct.cross_equity == pytest.approx(17_000 + 10 * 50 + 0.2 * 1_000)
+    ratio = acct.cross_maintenance_margin / acct.cross_equity
+    assert acct.cross_margin_ratio == pytest.approx(ratio)
+    im = 10 * 2_950 / 20 + 0.2 * 61_000 / 25
+    assert acct.available_balance == pytest.approx(acct.cross_equity - im)
+    table = acct.liquidation_prices()
+    assert set(table.columns) >= {
+        "mode",
+        "liquidation_price",
+        "bankruptcy_price",
+        "distance_pct",
+        "margin",
+    }
+    assert (table["distance_pct"] > 0).all()
+    # bankruptcy lies beyond liquidation in every row
+    signs = np.where(table["side"] == "long", 1.0, -1.0)
+    assert (signs * (table["liquidation_price"] - table["bankruptcy_price"]) > 0).all()
+
+
+def test_isolated_loss_at_liquidation_within_margin() -> None:
+    acct = demo_account().with_mode("isolated")
+    table = acct.liquidation_prices()
+    for p in acct.positions:
+        loss = -p.unrealized_pnl(table.loc[p.name, "liquidation_price"])
+        assert 0 < loss <= p.isolated_margin
+
+
+def test_bad_accounts_and_positions() -> None:
+    with pytest.raises(InputError, match=r"leverage=150\.0"):
+        Position(BTC, "long", 0.1, 60_000, leverage=150)
+    # 100 BTC at 60,000 = 6M notional: tier 4 of the shipped Binance table allows 50x at most
+    with pytest.raises(InputError, match=r"leverage=75\.0.*50"):
+        Position(BTC, "long", 100, 60_000, leverage=75)
+    Position(BTC, "long", 100, 60_000, leverage=50)
+    with pytest.raises(InputError, match="side='up'"):
+        Position(BTC, "up", 0.1, 60_000)
+    with pytest.raises(InputError, match="margin_mode='portfolio'"):
+        Position(BTC, "long", 0.1, 60_000, margin_mode="portfolio")
+    with pytest.raises(InputError, match=r"qty=-1\.0"):
+        Position(BTC, "long", -1, 60_000)
+    p = Position(BTC, "long", 1, 60_000, leverage=10, margin_mode="isolated")
+    with pytest.raises(InputError, match=r"wallet_balance=1000\.0"):
+        Account(1_000, [p])
+    with pytest.raises(InputError, match="name"):
+        Account(1e6, [p, p])
+    coinm = exchanges.get("binance-coinm").market("BTCUSD_PERP")
+    with pytest.raises(InputError, match="settle currency"):
+        Account(1e6, [p, Position(coinm, "long", 10, 60_000, leverage=10, name="x")])
+
+
+def test_inverse_account_cross_equals_generic_formula() -> None:
+    coinm = exchanges.get("binance-coinm").market("BTCUSD_PERP")
+    acct = Account(1.0, [Position(coinm, "long", 100, 50_000, leverage=20)])
+    got = acct.liquidation_prices()["liquidation_price"].iloc[0]
+    # notional 0.2 BTC sits in tier 1 (mmr 0.4 %, cum 0) at entry and at liquidation
+    assert got == pytest.approx(
+        mk.liquidation_price("long", 50_000, 100, 1.0, 0.004, contract="inverse", contract_size=100)
+    )

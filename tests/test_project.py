@@ -1,0 +1,61 @@
+"""Project-level facts: the public API, the conda file agrees with pyproject, CI calls make test."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+
+from conftest import ROOT
+
+import margin_kit as mk
+
+
+def test_public_api_names_exist() -> None:
+    for name in mk.__all__:
+        assert getattr(mk, name) is not None, name
+    for name in ("liquidation_price", "bankruptcy_price", "Position", "Account", "TierTable"):
+        assert name in mk.__all__
+        assert getattr(mk, name).__doc__
+    assert callable(mk.exchanges.get)
+    assert mk.symbolic.derive("liquidation").result is not None
+
+
+def test_numeric_core_does_not_import_sympy_or_plotting() -> None:
+    code = (
+        "import sys, margin_kit, margin_kit.account, margin_kit.exchanges, margin_kit.cli; "
+        "bad = [m for m in ('sympy', 'altair', 'ipywidgets') if m in sys.modules]; print(bad)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_environment_yml_installs_the_project_and_matches_pyproject() -> None:
+    env = (ROOT / "environment.yml").read_text()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert '-e ".[dev]"' in env
+    floor = project["requires-python"].removeprefix(">=")
+    assert re.search(rf"python>={re.escape(floor)}", env)
+    for dep in project["dependencies"]:
+        assert f"- {dep}" in env, dep
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert "make test" in ci
+    assert "make test" in readme.split("\n## ")[0]
+    assert "make demo" in readme.split("\n## ")[0]
+
+
+def test_readme_examples_run() -> None:
+    import doctest
+
+    result = doctest.testfile(
+        str(ROOT / "README.md"),
+        module_relative=False,
+        optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS,
+    )
+    assert result.attempted >= 8
+    assert result.failed == 0
