@@ -35,6 +35,8 @@ every price. Prices are never negative or zero.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -42,7 +44,14 @@ import numpy as np
 from margin_kit._errors import InputError
 from margin_kit._validate import as_float, as_side, find_index, wrap_like
 from margin_kit.contracts import ContractType, check_contract, unrealized_pnl
-from margin_kit.tiers import TierTable, solve_notional
+from margin_kit.tiers import (
+    _BLOCK,
+    TierTable,
+    _BlockWork,
+    _solve_block,
+    _tier_search,
+    solve_notional,
+)
 
 __all__ = [
     "bankruptcy_price",
@@ -55,7 +64,8 @@ __all__ = [
     "unrealized_pnl",
 ]
 
-TierBasis = Literal["mark", "entry"]
+TierBasis = Literal["mark", "entry", "qty"]
+TIER_BASES: tuple[str, ...] = ("mark", "entry", "qty")
 
 
 def _common(
@@ -93,6 +103,163 @@ def _price_from_notional(n: np.ndarray, qc: np.ndarray, contract: str) -> np.nda
     return np.where((n > 0) & np.isfinite(p), p, np.nan)
 
 
+def _side_values(side: Any) -> np.ndarray | None:
+    """Side as float64 without the +-1 check (the kernel checks it block by block).
+
+    Words are converted (and checked) by :func:`as_side`; None for a type only the validators
+    can judge.
+    """
+    if isinstance(side, str):
+        return as_side(side)
+    arr = np.asarray(side)
+    if arr.dtype.kind in "OUS":
+        return as_side(arr)
+    if arr.dtype.kind not in "iufb":
+        return None
+    return arr.astype(np.float64, copy=False)
+
+
+# How the kernel checks each input from one block's minimum and maximum (NaN fails every
+# comparison, so it is caught too). "positive>0" checks only the minimum: the input is a factor of
+# the entry notional, whose maximum is checked against the table's last cap, which rejects
+# infinities and NaN as well (q, c, E linear; q, c inverse).
+_RULES: dict[str, Callable[[Any, Any], bool]] = {
+    "side": lambda lo, hi: lo == 1.0 and hi == 1.0,  # of |side|
+    "positive": lambda lo, hi: lo > 0.0 and hi < np.inf,
+    "positive>0": lambda lo, hi: lo > 0.0,
+    "nonnegative": lambda lo, hi: lo >= 0.0 and hi < np.inf,
+    "finite": lambda lo, hi: lo > -np.inf and hi < np.inf,
+}
+
+
+def _tiered_mark_kernel(
+    side: Any,
+    entry_price: Any,
+    qty: Any,
+    collateral: Any,
+    tiers: TierTable,
+    contract: Any,
+    contract_size: Any,
+    other_maint_margin: Any,
+    other_upnl: Any,
+    fee: float,
+) -> np.ndarray | None:
+    """Fused block-wise evaluator of :func:`tiered_liquidation_price` for ``tier_basis="mark"``.
+
+    Computes per element what :func:`_common`, :func:`~margin_kit.tiers.solve_notional` and
+    :func:`_price_from_notional` compute, with the same operations in the same order (so the
+    same bits), but one block of ``_BLOCK`` elements at a time into preallocated buffers: each
+    input array is read from memory once, every intermediate stays in cache, and the input
+    checks are folded into the pass as one min/max reduction per input and block.
+
+    Returns None when an input is not a plain number array, the shapes do not broadcast, or a
+    check fails: the caller then runs the reference path, whose validators raise the precise
+    error (field, index, value) exactly as before. Otherwise returns the prices, shaped like the
+    broadcast inputs, NaN where there is no liquidation.
+    """
+    contract = check_contract(contract)
+    linear = contract == "linear"
+    s = _side_values(side)
+    if s is None:
+        return None
+    try:
+        e, q, c, wallet, u_o, mm_o = (
+            np.asarray(v, dtype=np.float64)
+            for v in (entry_price, qty, contract_size, collateral, other_upnl, other_maint_margin)
+        )
+        shape = np.broadcast_shapes(
+            s.shape, e.shape, q.shape, c.shape, wallet.shape, u_o.shape, mm_o.shape
+        )
+    except (TypeError, ValueError):
+        return None
+    n = math.prod(shape)
+    if n == 0:
+        return None
+    # Defaults (contract size 1, no other cross positions) skip their arithmetic, as _common does.
+    unit_size = c.ndim == 0 and c == 1.0
+    cross = bool(u_o.ndim or u_o != 0 or mm_o.ndim or mm_o != 0)
+
+    # Every operand becomes a 0-d scalar (checked here, once) or a flat vector of n elements
+    # (a view of the usual same-shape C-contiguous array; a copy only to broadcast).
+    entry_rule = "positive>0" if linear else "positive"
+    operands = [
+        (s, "side"), (e, entry_rule), (q, "positive>0"), (c, "positive>0"),
+        (wallet, "nonnegative"), (u_o, "finite"), (mm_o, "nonnegative"),
+    ]  # fmt: skip
+    flat: list[np.ndarray] = []
+    for x, rule in operands:
+        if x.ndim == 0:
+            lo = hi = abs(x) if rule == "side" else x
+            if not _RULES[rule](lo, hi) or not np.isfinite(x):
+                return None
+            flat.append(x)
+        else:
+            flat.append(x.reshape(-1) if x.shape == shape else np.broadcast_to(x, shape).ravel())
+    checks = [
+        (i, rule) for i, (x, (_, rule)) in enumerate(zip(flat, operands, strict=True)) if x.ndim
+    ]  # the vectors, checked block by block
+
+    search = _tier_search(tiers, fee)
+    cap = float(tiers.caps[-1])
+    size = min(n, _BLOCK)
+    work = _BlockWork(search, size)
+    qc_buf, n0_buf, net_buf, t_buf, key_buf = (np.empty(size) for _ in range(5))
+    neg_buf = np.empty(size, dtype=np.bool_)
+    sigma_negative = np.less if linear else np.greater  # sigma < 0: s < 0 or, inverse, s > 0
+    out = np.empty(n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for start in range(0, n, _BLOCK):
+            block = slice(start, start + _BLOCK)
+            m = min(_BLOCK, n - start)
+            views = [x[block] if x.ndim else x for x in flat]
+            sb, eb, qb, cb, wb, ub, mb = views
+            # 1. input checks: a min (and a max) per input vector and block
+            for i, rule in checks:
+                v = np.abs(sb, out=key_buf[:m]) if rule == "side" else views[i]
+                hi = None if rule == "positive>0" else v.max()
+                if not _RULES[rule](v.min(), hi):
+                    return None
+            # 2. entry notional N0 = q c E (linear) or q c / E (inverse), below the last cap
+            qc = qb if unit_size else np.multiply(qb, cb, out=qc_buf[:m])
+            if linear:
+                n0 = np.multiply(qc, eb, out=n0_buf[:m])
+            else:
+                n0 = np.divide(qc, eb, out=n0_buf[:m])
+            if not n0.max() < cap:
+                return None
+            # 3. target T = N0 - sigma (C + U_o - MM_o), sigma = s (linear) or -s (inverse)
+            net = wb
+            if cross:
+                net = np.add(net, ub, out=net_buf[:m])
+                net = np.subtract(net, mb, out=net_buf[:m])
+            s_net = np.multiply(sb, net, out=net_buf[:m])
+            if linear:
+                t = np.subtract(n0, s_net, out=t_buf[:m])
+            else:
+                t = np.add(n0, s_net, out=t_buf[:m])
+            # 4. notional at liquidation (into n0_buf), found with the key sigma T and the
+            #    side sigma < 0; NaN where T < 0 (no root)
+            key = np.multiply(sb, t, out=key_buf[:m])
+            if not linear:
+                np.negative(key, out=key)
+            if sb.ndim:
+                negative = sigma_negative(sb, 0.0, out=neg_buf[:m])
+            else:
+                negative = bool(sigma_negative(sb, 0.0))
+            notional = _solve_block(search, t, key, negative, n0_buf[:m], work)
+            # 5. price P = N / (q c) (linear) or q c / N (inverse), straight into the output;
+            #    as in _price_from_notional, NaN where N <= 0 or P is not finite (T == 0 or
+            #    overflow: rare, found by the NaN-ignoring min and max of the block)
+            p = out[block]
+            if linear:
+                np.divide(notional, qc, out=p)
+            else:
+                np.divide(qc, notional, out=p)
+            if not (np.fmin.reduce(p) > 0.0 and np.fmax.reduce(p) < np.inf):
+                p[~((notional > 0.0) & np.isfinite(p))] = np.nan
+    return out.reshape(shape)
+
+
 def liquidation_price(
     side: Any,
     entry_price: Any,
@@ -106,7 +273,7 @@ def liquidation_price(
     other_maint_margin: Any = 0.0,
     other_upnl: Any = 0.0,
 ) -> Any:
-    r"""Price at which equity falls to the maintenance margin, for a given mmr and maintenance amount.
+    r"""Price at which equity falls to the maintenance margin, for a given mmr and maint. amount.
 
     .. math::
 
@@ -134,6 +301,7 @@ def liquidation_price(
     maint_amount : float or array_like, default 0
         Maintenance amount (Binance's ``cum``) of that tier, >= 0.
     contract : {"linear", "inverse"}, default "linear"
+        Contract type (see :mod:`margin_kit.contracts`).
     contract_size : float or array_like, default 1
         Base units (linear) or quote units (inverse) per contract.
     other_maint_margin, other_upnl : float or array_like, default 0
@@ -163,8 +331,17 @@ def liquidation_price(
     1153.26
     """
     index = find_index(
-        [side, entry_price, qty, collateral, mmr, maint_amount, contract_size, other_maint_margin,
-         other_upnl]
+        [
+            side,
+            entry_price,
+            qty,
+            collateral,
+            mmr,
+            maint_amount,
+            contract_size,
+            other_maint_margin,
+            other_upnl,
+        ]
     )
     contract, sigma, n0, qc, net, _ = _common(
         side, entry_price, qty, collateral, contract, contract_size, other_upnl, other_maint_margin
@@ -234,9 +411,12 @@ def tiered_liquidation_price(
     price, so at liquidation on the notional at the liquidation price): the tier is the one whose
     bracket holds the *liquidation* notional, which may differ from the tier at entry. The solve
     is exact, not iterated: see :func:`margin_kit.tiers.solve_notional`.
-    ``tier_basis="entry"``: the tier is fixed by the notional at entry.
-    ``close_fee_rate``: a fee to close charged on the notional at liquidation, added to the
-    maintenance margin (OKX's taker-fee term).
+    ``tier_basis="entry"``: the maintenance margin is computed once at the entry notional, tier
+    and value (Bybit: ``LP = E - s (IM - MM) / Q`` with ``MM = Q E mmr - deduction``).
+    ``tier_basis="qty"``: the tier is fixed by the position size in contracts, which the table's
+    floors and caps are then counted in (OKX).
+    ``close_fee_rate``: a fee to close added to the maintenance margin as a rate on the notional
+    the maintenance is computed on (OKX's taker-fee term).
 
     Other parameters and the return value are as in :func:`liquidation_price`.
 
@@ -244,7 +424,8 @@ def tiered_liquidation_price(
     --------
     >>> t = TierTable.from_records([
     ...     {"floor": 0, "cap": 50_000, "max_leverage": 125, "mmr": 0.004, "maint_amount": 0},
-    ...     {"floor": 50_000, "cap": 250_000, "max_leverage": 100, "mmr": 0.005, "maint_amount": 50},
+    ...     {"floor": 50_000, "cap": 250_000, "max_leverage": 100, "mmr": 0.005,
+    ...      "maint_amount": 50},
     ... ])
     >>> # a 5x long of 2 BTC at 30,000 (notional 60k: tier 2) is liquidated in tier 1
     >>> p = float(tiered_liquidation_price("long", 30_000, 2.0, 12_000, t))
@@ -253,31 +434,50 @@ def tiered_liquidation_price(
     """
     if not isinstance(tiers, TierTable):
         raise InputError("tiers", type(tiers).__name__, "a TierTable")
-    if tier_basis not in ("mark", "entry"):
-        raise InputError("tier_basis", tier_basis, "'mark' or 'entry'")
+    if tier_basis not in TIER_BASES:
+        raise InputError("tier_basis", tier_basis, "'mark', 'entry' or 'qty'")
+    if tier_basis == "mark" and not tiers.continuous:
+        raise InputError(
+            "tier_basis", tier_basis, "'entry' or 'qty' for a table without maintenance amounts"
+        )
     fee = float(as_float(close_fee_rate, "close_fee_rate", nonnegative=True, below=1.0))
     if float(tiers.mmrs[-1]) + fee >= 1.0:
         raise InputError("close_fee_rate", close_fee_rate, "mmr + close_fee_rate < 1")
     index = find_index(
         [side, entry_price, qty, collateral, contract_size, other_maint_margin, other_upnl]
     )
+    if tier_basis == "mark":
+        price = _tiered_mark_kernel(
+            side, entry_price, qty, collateral, tiers, contract, contract_size,
+            other_maint_margin, other_upnl, fee,
+        )  # fmt: skip
+        if price is not None:
+            return wrap_like(price, index, "liquidation_price")
+    # Reference path: the other tier bases, and any input the kernel declined, so that the
+    # validators below raise the precise error.
     contract, sigma, n0, qc, net, _ = _common(
         side, entry_price, qty, collateral, contract, contract_size, other_upnl, other_maint_margin
     )
     cap = float(tiers.caps[-1])
-    if n0.size and not n0.max() < cap:
-        bad = np.flatnonzero(np.ravel(n0 >= cap))
-        where = f"[{int(bad[0])}]" if n0.ndim else ""
+    size = np.broadcast_to(qty, np.shape(n0)) if tier_basis == "qty" else n0
+    if size.size and not size.max() < cap:
+        bad = np.flatnonzero(np.ravel(size >= cap))
+        where = f"[{int(bad[0])}]" if size.ndim else ""
+        what = "a size in contracts" if tier_basis == "qty" else "an entry notional"
         raise InputError(
-            "qty" + where, float(np.ravel(n0)[bad[0]]), f"an entry notional below the last cap {cap:g}"
+            "qty" + where, float(np.ravel(size)[bad[0]]), f"{what} below the last cap {cap:g}"
         )
     target = n0 - sigma * net
     if tier_basis == "mark":
         n = solve_notional(tiers, target, sigma, fee)
     else:
-        k = np.searchsorted(tiers.floors, n0, side="right") - 1
+        k = np.searchsorted(tiers.floors, size, side="right") - 1
         rate = tiers.mmrs[k] + fee
-        n = (target - sigma * tiers.maint_amounts[k]) / (1.0 - sigma * rate)
+        if tier_basis == "entry":
+            # maintenance computed once, at the entry notional: a constant MM_0
+            n = target + sigma * (n0 * rate - tiers.maint_amounts[k])
+        else:
+            n = (target - sigma * tiers.maint_amounts[k]) / (1.0 - sigma * rate)
     return wrap_like(_price_from_notional(n, qc, contract), index, "liquidation_price")
 
 

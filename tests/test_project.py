@@ -59,3 +59,17 @@ def test_readme_examples_run() -> None:
     )
     assert result.attempted >= 8
     assert result.failed == 0
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+    import importlib
+
+    modules = ["tiers", "contracts", "liquidation", "account", "exchanges", "symbolic"]
+    attempted = 0
+    for name in modules:
+        module = importlib.import_module(f"margin_kit.{name}")
+        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.failed == 0, name
+        attempted += result.attempted
+    assert attempted >= 20

@@ -1,0 +1,28 @@
+"""The benchmark script runs end to end (no timing assertions: machines differ)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_liquidation.py"
+
+
+def test_benchmark_quick_runs_and_prints_three_rates() -> None:
+    pytest.importorskip("numba")
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    for label in ("(a) margin_kit", "(b) python loop", "(c) numba"):
+        line = next((ln for ln in out.splitlines() if ln.startswith(label)), None)
+        assert line is not None, out
+        assert re.search(r"\d+\.\d+ M/s", line), line
+    assert "margin_kit / python loop" in out
+    assert "margin_kit / numba" in out
+    assert "max relative difference" in out

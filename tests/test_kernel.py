@@ -1,0 +1,319 @@
+"""The block-wise kernel behind tiered_liquidation_price(tier_basis="mark") and solve_notional.
+
+Every result is compared with an element-by-element Python reference written from the
+definitions (tier = the highest one whose candidate notional reaches its floor), across block
+boundaries, mixed sides, rows without a liquidation, scalars, broadcasting and pandas input;
+and every bad input must raise the same error, with the same index, as the validators.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import margin_kit as mk
+import margin_kit.liquidation as liq
+import margin_kit.tiers as tiers_mod
+from margin_kit import InputError, TierTable, exchanges
+from margin_kit.tiers import solve_notional
+
+BTC = exchanges.get("binance-usdm").tiers("BTCUSDT")
+RTOL = 1e-12
+
+
+def reference_price(
+    side: float,
+    entry: float,
+    qty: float,
+    coll: float,
+    table: TierTable,
+    *,
+    contract: str = "linear",
+    csize: float = 1.0,
+    other_mm: float = 0.0,
+    other_upnl: float = 0.0,
+    fee: float = 0.0,
+) -> float:
+    """One position, straight from the definitions, with plain floats."""
+    sigma = side if contract == "linear" else -side
+    qc = qty * csize
+    n0 = qc * entry if contract == "linear" else qc / entry
+    target = n0 - sigma * (coll + other_upnl - other_mm)
+    if not target > 0:
+        return math.nan
+    rows = list(zip(table.floors, table.mmrs, table.maint_amounts, strict=True))
+    for k in range(len(rows) - 1, -1, -1):
+        floor, mmr, cum = (float(v) for v in rows[k])
+        cand = (target - sigma * cum) / (1.0 - sigma * (mmr + fee))
+        if cand >= floor or k == 0:
+            break
+    price = cand / qc if contract == "linear" else qc / cand
+    return price if cand > 0 and math.isfinite(price) else math.nan
+
+
+def positions(n: int, table: TierTable = BTC, seed: int = 7) -> dict[str, np.ndarray]:
+    """Mixed long/short positions over all tiers, with some that are never liquidated."""
+    rng = np.random.default_rng(seed)
+    cap = float(table.caps[-1])
+    notional = np.exp(rng.uniform(math.log(10.0), math.log(cap * 0.999), n))
+    side = rng.choice([1.0, -1.0], n)
+    entry = np.exp(rng.uniform(math.log(100.0), math.log(100_000.0), n))
+    qty = notional / entry
+    lev = rng.uniform(1.0, table.max_leverage_at(qty * entry))
+    coll = qty * entry / lev
+    # a few longs at 1x or over-collateralised: target <= 0, no liquidation (NaN)
+    never = rng.random(n) < 0.03
+    side[never] = 1.0
+    coll[never] = qty[never] * entry[never] * rng.choice([1.0, 1.5], never.sum())
+    return {"side": side, "entry_price": entry, "qty": qty, "collateral": coll}
+
+
+def reference_array(p: dict[str, np.ndarray], table: TierTable = BTC, **kw: float) -> np.ndarray:
+    cols = [
+        np.broadcast_to(p[k], np.broadcast_shapes(*(np.shape(v) for v in p.values())))
+        for k in ("side", "entry_price", "qty", "collateral")
+    ]
+    out = np.array(
+        [
+            reference_price(*vals, table, **kw)
+            for vals in zip(*(c.ravel() for c in cols), strict=True)
+        ]
+    )
+    return out.reshape(cols[0].shape)
+
+
+def assert_same(got: np.ndarray, want: np.ndarray) -> None:
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.shape == want.shape
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, rtol=RTOL)
+
+
+@pytest.fixture
+def small_block(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Blocks of 1000 elements, so that a few thousand rows cross several block boundaries."""
+    monkeypatch.setattr(liq, "_BLOCK", 1000)
+    monkeypatch.setattr(tiers_mod, "_BLOCK", 1000)
+    return 1000
+
+
+# ----------------------------------------------------------------------------- block boundaries
+@pytest.mark.parametrize("n", [1, 999, 1000, 1001, 2537])
+def test_small_blocks_match_reference(small_block: int, n: int) -> None:
+    p = positions(n)
+    got = mk.tiered_liquidation_price(p["side"], p["entry_price"], p["qty"], p["collateral"], BTC)
+    assert_same(got, reference_array(p))
+
+
+def test_real_block_size_not_a_multiple() -> None:
+    n = liq._BLOCK + 12_345
+    p = positions(n, seed=11)
+    got = mk.tiered_liquidation_price(p["side"], p["entry_price"], p["qty"], p["collateral"], BTC)
+    want = reference_array(p)
+    assert np.isnan(want).any() and (~np.isnan(want)).any()
+    assert_same(got, want)
+
+
+def test_every_tier_and_both_sides_are_hit() -> None:
+    p = positions(5000)
+    price = mk.tiered_liquidation_price(p["side"], p["entry_price"], p["qty"], p["collateral"], BTC)
+    ok = ~np.isnan(price)
+    # (a short's liquidation notional may pass the last cap: it stays in the last tier)
+    liq_notional = np.minimum(p["qty"][ok] * price[ok], float(BTC.caps[-1])) * (1 - 1e-12)
+    tier = BTC.tier_index(liq_notional)
+    for s in (1.0, -1.0):
+        assert len(np.unique(tier[p["side"][ok] == s])) >= 8
+
+
+# ----------------------------------------------------------------------------- variants
+@pytest.mark.parametrize("contract", ["linear", "inverse"])
+def test_contract_size_cross_and_fee(small_block: int, contract: str) -> None:
+    table = BTC if contract == "linear" else exchanges.get("binance-coinm").tiers("BTCUSD_PERP")
+    n = 2300
+    rng = np.random.default_rng(3)
+    side = rng.choice([1.0, -1.0], n)
+    entry = rng.uniform(20_000, 80_000, n)
+    csize = 100.0 if contract == "inverse" else 1.0
+    cap = float(table.caps[-1])
+    n0_target = np.exp(rng.uniform(math.log(cap * 1e-6), math.log(cap * 0.5), n))
+    qty = n0_target * entry / csize if contract == "inverse" else n0_target / entry
+    n0 = qty * csize / entry if contract == "inverse" else qty * entry
+    coll = n0 / rng.uniform(2.0, 20.0, n)
+    other_mm = n0 * rng.uniform(0.0, 0.01, n)
+    other_upnl = n0 * rng.uniform(-0.02, 0.02, n)
+    fee = 0.0005
+    got = mk.tiered_liquidation_price(
+        side,
+        entry,
+        qty,
+        coll,
+        table,
+        contract=contract,
+        contract_size=csize,
+        other_maint_margin=other_mm,
+        other_upnl=other_upnl,
+        close_fee_rate=fee,
+    )
+    # the fused kernel handles these inputs itself (it does not fall back to the reference path)
+    assert (
+        liq._tiered_mark_kernel(
+            side, entry, qty, coll, table, contract, csize, other_mm, other_upnl, fee
+        )
+        is not None
+    )
+    want = np.array(
+        [
+            reference_price(
+                *v, table, contract=contract, csize=csize, other_mm=mm, other_upnl=u, fee=fee
+            )
+            for *v, mm, u in zip(side, entry, qty, coll, other_mm, other_upnl, strict=True)
+        ]
+    )
+    assert_same(got, want)
+
+
+def test_contract_size_array_and_int_side(small_block: int) -> None:
+    p = positions(1500)
+    csize = np.where(np.arange(1500) % 2 == 0, 1.0, 0.5)
+    side_int = p["side"].astype(np.int64)
+    got = mk.tiered_liquidation_price(
+        side_int, p["entry_price"], p["qty"] / csize, p["collateral"], BTC, contract_size=csize
+    )
+    assert_same(got, reference_array(p))
+
+
+def test_word_sides() -> None:
+    p = positions(200)
+    words = np.where(p["side"] > 0, "long", "SHORT")
+    got = mk.tiered_liquidation_price(words, p["entry_price"], p["qty"], p["collateral"], BTC)
+    assert_same(got, reference_array(p))
+
+
+# ----------------------------------------------------------------------------- shapes
+def test_scalars_give_a_numpy_scalar() -> None:
+    got = mk.tiered_liquidation_price("long", 30_000, 2.0, 12_000, BTC)
+    assert isinstance(got, np.float64)
+    assert got == pytest.approx(reference_price(1.0, 30_000, 2.0, 12_000, BTC), rel=RTOL)
+    never = mk.tiered_liquidation_price("long", 30_000, 2.0, 60_000, BTC)
+    assert isinstance(never, np.float64) and math.isnan(never)
+
+
+def test_zero_d_arrays() -> None:
+    got = mk.tiered_liquidation_price(
+        np.float64(-1.0), np.array(30_000.0), np.array(2.0), np.array(12_000.0), BTC
+    )
+    assert np.ndim(got) == 0
+    assert float(got) == pytest.approx(reference_price(-1.0, 30_000, 2.0, 12_000, BTC), rel=RTOL)
+
+
+def test_two_d_broadcast(small_block: int) -> None:
+    rng = np.random.default_rng(5)
+    side = rng.choice([1.0, -1.0], (60, 1))
+    entry = rng.uniform(10_000, 90_000, (1, 45))
+    qty = rng.uniform(0.01, 300.0, (60, 45))
+    lev = rng.uniform(1.0, 40.0, (60, 45))
+    coll = qty * entry / lev
+    p = {"side": side, "entry_price": entry, "qty": qty, "collateral": coll}
+    got = mk.tiered_liquidation_price(side, entry, qty, coll, BTC)
+    assert got.shape == (60, 45)
+    assert_same(got, reference_array(p))
+    # a scalar side and a Fortran-ordered array give the same numbers
+    got_f = mk.tiered_liquidation_price(1.0, entry, np.asfortranarray(qty), coll, BTC)
+    assert_same(got_f, reference_array({**p, "side": np.ones((1, 1))}))
+
+
+def test_series_in_series_out() -> None:
+    p = positions(50)
+    idx = pd.Index([f"p{i}" for i in range(50)])
+    got = mk.tiered_liquidation_price(
+        pd.Series(p["side"], index=idx),
+        p["entry_price"],
+        pd.Series(p["qty"], index=idx),
+        p["collateral"],
+        BTC,
+    )
+    assert isinstance(got, pd.Series) and got.index.equals(idx)
+    assert got.name == "liquidation_price"
+    assert_same(got.to_numpy(), reference_array(p))
+
+
+def test_empty() -> None:
+    got = mk.tiered_liquidation_price(np.array([]), np.array([]), np.array([]), np.array([]), BTC)
+    assert got.shape == (0,)
+
+
+# ----------------------------------------------------------------------------- errors
+@pytest.mark.parametrize(
+    ("field", "bad", "pattern"),
+    [
+        ("side", 0.5, r"side\[2345\]"),
+        ("side", np.nan, r"side\[2345\]"),
+        ("entry_price", -1.0, r"entry_price\[2345\]"),
+        ("entry_price", np.inf, r"entry_price\[2345\]"),
+        ("qty", 0.0, r"qty\[2345\]"),
+        ("qty", np.nan, r"qty\[2345\]"),
+        ("collateral", -5.0, r"collateral\[2345\]"),
+        ("collateral", np.inf, r"collateral\[2345\]"),
+    ],
+)
+def test_bad_value_in_a_later_block_names_its_index(
+    small_block: int, field: str, bad: float, pattern: str
+) -> None:
+    p = positions(3000)
+    p[field][2345] = bad
+    with pytest.raises(InputError, match=pattern):
+        mk.tiered_liquidation_price(p["side"], p["entry_price"], p["qty"], p["collateral"], BTC)
+
+
+def test_first_field_wins_as_in_the_validators(small_block: int) -> None:
+    # a bad entry in block 0 and a bad side in block 2: the side is validated first
+    p = positions(3000)
+    p["entry_price"][10] = -1.0
+    p["side"][2500] = 2.0
+    with pytest.raises(InputError, match=r"side\[2500\]"):
+        mk.tiered_liquidation_price(p["side"], p["entry_price"], p["qty"], p["collateral"], BTC)
+
+
+def test_entry_notional_over_the_last_cap(small_block: int) -> None:
+    p = positions(3000)
+    p["qty"][2999] = 2 * float(BTC.caps[-1]) / p["entry_price"][2999]
+    with pytest.raises(InputError, match=r"qty\[2999\]"):
+        mk.tiered_liquidation_price(p["side"], p["entry_price"], p["qty"], p["collateral"], BTC)
+
+
+def test_shapes_that_do_not_broadcast() -> None:
+    with pytest.raises(ValueError, match="broadcast"):
+        mk.tiered_liquidation_price(np.ones(3), np.full(4, 100.0), 1.0, 10.0, BTC)
+
+
+def test_does_not_modify_inputs() -> None:
+    p = positions(300)
+    before = {k: v.copy() for k, v in p.items()}
+    mk.tiered_liquidation_price(p["side"], p["entry_price"], p["qty"], p["collateral"], BTC)
+    for k in p:
+        np.testing.assert_array_equal(p[k], before[k])
+
+
+# ----------------------------------------------------------------------------- solve_notional
+def test_solve_notional_blocks_and_sides(small_block: int) -> None:
+    rng = np.random.default_rng(9)
+    target = np.exp(rng.uniform(0, math.log(2e9), 2500)) * rng.choice([1.0, -1.0, 1.0], 2500)
+    target[:5] = [0.0, -0.0, 1e-300, -1e-300, 5.0]
+    sigma = rng.choice([1.0, -1.0], 2500)
+    got = solve_notional(BTC, target, sigma, 0.0004)
+    fee = 0.0004
+    for t, s, n in zip(target, sigma, got, strict=True):
+        if not t > 0:
+            assert math.isnan(n)
+            continue
+        # residual of N - sigma (MM(N) + f N) = T
+        k = int(BTC.tier_index(min(n, float(BTC.caps[-1]) * (1 - 1e-15))))
+        mm = n * BTC.mmrs[k] - BTC.maint_amounts[k]
+        assert n - s * (mm + fee * n) == pytest.approx(t, rel=1e-12, abs=1e-300)
+    # a scalar sigma gives the same as the broadcast array
+    np.testing.assert_array_equal(
+        solve_notional(BTC, target, -1.0), solve_notional(BTC, target, np.full(2500, -1.0))
+    )
