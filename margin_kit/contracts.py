@@ -89,6 +89,9 @@ class Market:
         ``"qty"``: by the size in contracts (OKX).
     close_fee_rate : float
         Fee to close charged on the notional at liquidation and counted in maintenance (0 if none).
+    liquidation : {"full", "tiered-partial"}
+        How the exchange liquidates: the whole position at once, or step by step down the tier
+        table (Bybit, OKX, Hyperliquid reduce the position to a lower tier first).
     source : str
         Where the rule comes from.
     """
@@ -97,6 +100,7 @@ class Market:
     tiers: TierTable
     tier_basis: str = "mark"
     close_fee_rate: float = 0.0
+    liquidation: str = "full"
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -105,6 +109,8 @@ class Market:
         if self.tier_basis == "mark" and not self.tiers.continuous:
             raise InputError("tier_basis", "mark", "'entry' or 'qty' for a discontinuous table")
         as_float(self.close_fee_rate, "close_fee_rate", nonnegative=True, below=1.0)
+        if self.liquidation not in ("full", "tiered-partial"):
+            raise InputError("liquidation", self.liquidation, "'full' or 'tiered-partial'")
 
     @property
     def symbol(self) -> str:

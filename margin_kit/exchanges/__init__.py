@@ -172,6 +172,7 @@ def _build(raw: dict[str, Any]) -> ExchangePreset:
             tiers,
             tier_basis=raw["tier_basis"],
             close_fee_rate=float(raw.get("close_fee_rate", 0.0)),
+            liquidation=raw["liquidation"],
             source=f"{name}: {spec.get('source', '')}",
         )
         info[symbol] = {k: v for k, v in spec.items() if k != "tiers"}
