@@ -25,6 +25,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_liquidation.py
+	$(PY) benchmarks/bench_risk.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .hypothesis

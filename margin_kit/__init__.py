@@ -1,8 +1,11 @@
 """margin_kit: isolated vs cross margin analysis for crypto derivatives.
 
 The core is pure functions over numpy arrays (:mod:`margin_kit.liquidation`), validated specs
-(:mod:`margin_kit.tiers`, :mod:`margin_kit.contracts`), accounts (:mod:`margin_kit.account`) and
-exchange rules as data (:mod:`margin_kit.exchanges`). :mod:`margin_kit.symbolic` derives every
+(:mod:`margin_kit.tiers`, :mod:`margin_kit.contracts`), accounts (:mod:`margin_kit.account`),
+exchange rules as data (:mod:`margin_kit.exchanges`), and on top of them price models and
+liquidation probabilities (:mod:`margin_kit.risk`), the isolated-vs-cross table
+(:func:`margin_kit.compare`), sizing (:mod:`margin_kit.sizing`) and a margin-engine replay
+(:mod:`margin_kit.engine`). :mod:`margin_kit.symbolic` derives every
 formula with sympy; it is imported on first use so the numeric path stays light.
 """
 
@@ -10,8 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from margin_kit import engine, risk, sizing
 from margin_kit._errors import InputError, TierTableError
 from margin_kit.account import Account, Position
+from margin_kit.compare import compare
 from margin_kit.contracts import ContractSpec, Market, notional, unrealized_pnl
 from margin_kit.liquidation import (
     bankruptcy_price,
@@ -37,6 +42,8 @@ __all__ = [
     "TierTableError",
     "__version__",
     "bankruptcy_price",
+    "compare",
+    "engine",
     "equity",
     "exchanges",
     "initial_margin",
@@ -44,6 +51,8 @@ __all__ = [
     "maintenance_margin",
     "margin_ratio",
     "notional",
+    "risk",
+    "sizing",
     "symbolic",
     "tiered_liquidation_price",
     "unrealized_pnl",

@@ -65,7 +65,10 @@ def test_docstring_examples_run() -> None:
     import doctest
     import importlib
 
-    modules = ["tiers", "contracts", "liquidation", "account", "exchanges", "symbolic"]
+    modules = [
+        "tiers", "contracts", "liquidation", "account", "exchanges", "symbolic",
+        "prices", "risk", "compare", "sizing", "engine",
+    ]  # fmt: skip
     attempted = 0
     for name in modules:
         module = importlib.import_module(f"margin_kit.{name}")
