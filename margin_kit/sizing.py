@@ -26,15 +26,20 @@ import numpy as np
 
 from margin_kit._errors import InputError
 from margin_kit._validate import as_float, as_side, find_index, wrap_like
-from margin_kit.account import Account
+from margin_kit.account import Account, Position
 from margin_kit.contracts import ContractType, check_contract
+from margin_kit.liquidation import tiered_liquidation_price
+from margin_kit.risk import hit_probability
 from margin_kit.tiers import TierTable
 
 __all__ = [
     "collateral_for_liquidation_price",
+    "crossover_wallet",
     "isolated_margin_matching_cross",
     "max_leverage_for_distance",
+    "max_leverage_for_probability",
     "max_qty_for_distance",
+    "max_qty_for_probability",
     "qty_for_liquidation_price",
 ]
 
@@ -196,3 +201,138 @@ def isolated_margin_matching_cross(account: Account, name: str) -> float:
             contract=spec.contract, contract_size=spec.contract_size,
         )
     )  # fmt: skip
+
+
+def _barrier_for_probability(
+    side: Any, spot: Any, vol: Any, horizon: Any, alpha: Any, drift: Any
+) -> np.ndarray:
+    """Liquidation price whose GBM hit probability within ``horizon`` equals ``alpha``.
+
+    The probability falls monotonically as the barrier moves away from the spot, so the log
+    distance is found by bisection (vectorised, to the last float bit).
+    """
+    s = as_side(side)
+    spot_a = as_float(spot, "entry_price", positive=True)
+    a = as_float(alpha, "alpha", positive=True, below=1.0)
+    shape = np.broadcast_shapes(s.shape, spot_a.shape, np.shape(vol), np.shape(horizon), a.shape)
+    lo = np.zeros(shape)  # log distance 0: touched, probability 1 > alpha
+    hi = np.full(shape, 0.5)
+    for _ in range(60):  # grow until the probability is below alpha (at most e^60 away)
+        p = hit_probability(spot_a, spot_a * np.exp(-s * hi), vol, horizon, drift)
+        if np.all(p <= a):
+            break
+        hi = np.where(p > a, hi * 2.0, hi)
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        p = hit_probability(spot_a, spot_a * np.exp(-s * mid), vol, horizon, drift)
+        lo = np.where(p > a, mid, lo)
+        hi = np.where(p > a, hi, mid)
+    return spot_a * np.exp(-s * 0.5 * (lo + hi))
+
+
+def max_qty_for_probability(
+    side: Any,
+    entry_price: Any,
+    collateral: Any,
+    tiers: TierTable,
+    *,
+    vol: Any,
+    horizon: Any,
+    alpha: Any,
+    drift: Any = 0.0,
+    contract: ContractType = "linear",
+    contract_size: Any = 1.0,
+) -> Any:
+    """Largest quantity on ``collateral`` with P(liquidation within ``horizon``) <= ``alpha``.
+
+    Under GBM from the entry price (:func:`margin_kit.risk.hit_probability`): the liquidation
+    price with hit probability ``alpha`` is solved first, then the quantity that puts the
+    liquidation there (:func:`qty_for_liquidation_price`).
+    """
+    target = _barrier_for_probability(side, entry_price, vol, horizon, alpha, drift)
+    return qty_for_liquidation_price(
+        side, entry_price, collateral, target, tiers, contract=contract, contract_size=contract_size
+    )
+
+
+def max_leverage_for_probability(
+    side: Any,
+    entry_price: Any,
+    qty: Any,
+    tiers: TierTable,
+    *,
+    vol: Any,
+    horizon: Any,
+    alpha: Any,
+    drift: Any = 0.0,
+    contract: ContractType = "linear",
+    contract_size: Any = 1.0,
+) -> Any:
+    """Highest initial leverage with P(liquidation within ``horizon``) <= ``alpha`` (GBM).
+
+    May exceed the tier's maximum leverage; compare with ``tiers.max_leverage_at``.
+    """
+    contract = check_contract(contract)
+    target = _barrier_for_probability(side, entry_price, vol, horizon, alpha, drift)
+    coll = np.asarray(
+        collateral_for_liquidation_price(
+            side, entry_price, qty, target, tiers, contract=contract, contract_size=contract_size
+        )
+    )
+    e = as_float(entry_price, "entry_price", positive=True)
+    q = as_float(qty, "qty", positive=True)
+    c = as_float(contract_size, "contract_size", positive=True)
+    n0 = q * c * e if contract == "linear" else q * c / e
+    index = find_index([side, entry_price, qty, contract_size])
+    return wrap_like(n0 / coll, index, "leverage")
+
+
+def _cross_expected_loss(position: Position, wallet: float, vol: float, horizon: float,
+                         drift: float) -> float:  # fmt: skip
+    """Expected loss of ``position`` alone in cross mode on a wallet of ``wallet`` (GBM)."""
+    p, spec = position, position.market.spec
+    price = tiered_liquidation_price(
+        p.side, p.entry_price, p.qty, wallet, p.market.tiers, contract=spec.contract,
+        contract_size=spec.contract_size, tier_basis=p.market.tier_basis,
+        close_fee_rate=p.market.close_fee_rate,
+    )  # fmt: skip
+    equity = wallet + p.unrealized_pnl()
+    return float(hit_probability(p.mark_price, price, vol, horizon, drift)) * equity
+
+
+def crossover_wallet(
+    position: Position, *, vol: float, horizon: float, drift: float = 0.0
+) -> float:
+    """Wallet size above which cross margin has the lower expected loss for ``position``.
+
+    Expected losses as in :func:`margin_kit.compare` (loss measured from the mark, GBM hit
+    probabilities): isolated ``EL_i = P(hit at the isolated liquidation price) * (m + U)`` with
+    ``m`` the initial margin and ``U`` the unrealised PnL; cross, the position alone on a wallet
+    ``W``: ``EL_c(W) = P(hit at the cross liquidation price for W) * (W + U)``. At ``W = m`` the
+    two are equal; as ``W`` grows the probability falls and the amount at stake rises, so
+    ``EL_c`` first rises, peaks, then decays to 0. The crossover is the root of
+    ``EL_c(W) = EL_i`` on the decaying side, found with Brent's method after locating the peak
+    (both solved, not scanned). Returns ``m`` when ``EL_c`` never exceeds ``EL_i``.
+    """
+    from scipy.optimize import brentq, minimize_scalar
+
+    if not isinstance(position, Position):
+        raise InputError("position", type(position).__name__, "a Position")
+    v = float(as_float(vol, "vol", positive=True))
+    t = float(as_float(horizon, "horizon", positive=True))
+    margin = position.initial_margin
+    iso = _cross_expected_loss(position, margin, v, t, drift)  # same price as isolated at W = m
+
+    def excess(log_w: float) -> float:
+        return _cross_expected_loss(position, float(np.exp(log_w)), v, t, drift) - iso
+
+    lo = float(np.log(margin))
+    # the far end: a wallet whose liquidation is 40 sigma sqrt(T) away has EL_c ~ 0
+    hi = lo + 1.0
+    while excess(hi) > -1e-12 * max(iso, 1e-300) and hi < lo + 60:
+        hi += 2.0
+    peak = minimize_scalar(lambda x: -excess(x), bounds=(lo, hi), method="bounded",
+                           options={"xatol": 1e-10})  # fmt: skip
+    if -peak.fun <= 0:
+        return margin
+    return float(np.exp(brentq(excess, peak.x, hi, xtol=1e-14, rtol=1e-14)))

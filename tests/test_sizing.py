@@ -95,3 +95,46 @@ def test_bad_targets() -> None:
         sizing.max_qty_for_distance("long", 100.0, 10.0, 1.5, BTC.tiers)
     with pytest.raises(InputError, match=r"collateral=-1\.0"):
         sizing.qty_for_liquidation_price("long", 100.0, -1.0, 90.0, BTC.tiers)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    side=st.sampled_from(["long", "short"]),
+    alpha=st.floats(0.001, 0.5),
+    vol=st.floats(0.2, 1.5),
+    days=st.floats(1, 90),
+    drift=st.floats(-0.5, 0.5),
+)
+def test_qty_for_probability_plugs_back(side, alpha, vol, days, drift) -> None:
+    from margin_kit.risk import hit_probability
+
+    horizon = days / 365
+    q = sizing.max_qty_for_probability(
+        side, 60_000, 3_000, BTC.tiers, vol=vol, horizon=horizon, alpha=alpha, drift=drift
+    )
+    assume(q * 60_000 < 0.5 * BTC.tiers.caps[-1])
+    p = mk.tiered_liquidation_price(side, 60_000, q, 3_000, BTC.tiers)
+    assert hit_probability(60_000, p, vol, horizon, drift) == pytest.approx(alpha, abs=1e-6)
+    lev = sizing.max_leverage_for_probability(
+        side, 60_000, q, BTC.tiers, vol=vol, horizon=horizon, alpha=alpha, drift=drift
+    )
+    assert q * 60_000 / lev == pytest.approx(3_000, rel=1e-6)
+
+
+def test_crossover_wallet_is_the_root_on_the_decaying_side() -> None:
+    from margin_kit.risk import hit_probability
+
+    pos = mk.Position(BTC, "long", 0.5, 60_000, leverage=20)
+    vol, horizon = 0.7, 7 / 365
+
+    def expected_loss(wallet: float) -> float:
+        price = mk.tiered_liquidation_price("long", 60_000, 0.5, wallet, BTC.tiers)
+        return float(hit_probability(60_000, price, vol, horizon)) * wallet
+
+    iso = expected_loss(pos.initial_margin)  # cross on the initial margin = isolated
+    w = sizing.crossover_wallet(pos, vol=vol, horizon=horizon)
+    assert w > pos.initial_margin
+    assert expected_loss(w) == pytest.approx(iso, rel=1e-6)
+    assert expected_loss(w * 0.99) > iso > expected_loss(w * 1.01)
+    # far above the crossover cross keeps losing less
+    assert expected_loss(w * 3) < iso
