@@ -26,35 +26,25 @@ The three results are checked against each other (rtol 1e-9, NaN where NaN) outs
 
 from __future__ import annotations
 
-import os
+# isort: off
+import _common  # noqa: F401  (first: sets the thread pools to one core before numpy loads)
 
-# One core: set before numpy / numba load their thread pools.
-for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ[_var] = "1"
+# isort: on
+import argparse
+import math
+import sys
+import time
+from collections.abc import Callable
 
-import argparse  # noqa: E402
-import math  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
+import numpy as np
+from _common import best_of, pin_one_core
 
-import numpy as np  # noqa: E402
-
-import margin_kit as mk  # noqa: E402
-from margin_kit import TierTable, exchanges  # noqa: E402
+import margin_kit as mk
+from margin_kit import TierTable, exchanges
 
 RTOL = 1e-9
 TARGET_RATE = 100e6  # positions/s on one core
 TARGET_VS_NUMBA = 1.25  # or within this factor of the numba yardstick
-
-
-def pin_one_core() -> str:
-    """Pin the process to a single CPU (Linux); return a description."""
-    if hasattr(os, "sched_setaffinity"):
-        cpu = min(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {cpu})
-        return f"pinned to CPU {cpu}"
-    return "not pinned (no sched_setaffinity); thread pools set to 1"
 
 
 # ----------------------------------------------------------------------------- workload
@@ -138,14 +128,6 @@ def make_numba_kernel() -> Callable[..., None]:
 
 
 # ----------------------------------------------------------------------------- timing helpers
-def best_of(fn: Callable[[], object], repeat: int = 5) -> float:
-    """Best wall time of ``repeat`` calls (after the caller's warm-up)."""
-    best = math.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def max_rel_diff(a: np.ndarray, b: np.ndarray) -> float:

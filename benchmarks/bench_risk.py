@@ -21,21 +21,20 @@ replaying paths one at a time).
 
 from __future__ import annotations
 
-import os
+# isort: off
+import _common  # noqa: F401  (first: sets the thread pools to one core before numpy loads)
 
-# One core: set before numpy loads its thread pools.
-for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ[_var] = "1"
+# isort: on
+import argparse
+import math
+import random
+import sys
+import time
 
-import argparse  # noqa: E402
-import math  # noqa: E402
-import random  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
+import numpy as np
+from _common import best_of, pin_one_core
 
-import numpy as np  # noqa: E402
-
-from margin_kit.risk import (  # noqa: E402
+from margin_kit.risk import (
     GBM,
     CorrelatedGBM,
     hit_probability,
@@ -45,15 +44,6 @@ from margin_kit.risk import (  # noqa: E402
 
 TARGET_RATE = 100e6  # path-steps/s on one core
 TARGET_VS_LOOP = 10.0
-
-
-def pin_one_core() -> str:
-    """Pin the process to a single CPU (Linux); return a description."""
-    if hasattr(os, "sched_setaffinity"):
-        cpu = min(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {cpu})
-        return f"pinned to CPU {cpu}"
-    return "not pinned (no sched_setaffinity); thread pools set to 1"
 
 
 def python_loop(
@@ -79,15 +69,6 @@ def python_loop(
             x = x1
         total += 1.0 - surv
     return total / paths
-
-
-def best_of(fn, repeat: int) -> float:
-    best = math.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def _book(n_positions: int):
