@@ -132,8 +132,8 @@ class Position:
             return 0.0
         return self.initial_margin + self.added_margin
 
-    def unrealized_pnl(self, price: float | None = None) -> float:
-        """Unrealised PnL at ``price`` (default: the mark), settle currency."""
+    def unrealized_pnl(self, price: Any = None) -> Any:
+        """Unrealised PnL at ``price`` (default: the mark), settle currency; arrays broadcast."""
         p = self.mark_price if price is None else price
         spec = self.market.spec
         qc = self.qty * spec.contract_size
@@ -148,15 +148,22 @@ class Position:
             return self.qty
         return self.notional_at(self.entry_price if basis == "entry" else price)
 
-    def maint_margin(self, price: float | None = None) -> float:
-        """Maintenance margin at ``price`` (default: the mark), with the market's tier rule."""
-        p = self.mark_price if price is None else price
-        tiers = self.market.tiers
-        top = float(np.nextafter(tiers.caps[-1], 0))  # beyond the last cap the last tier applies
-        k = int(tiers.tier_index(min(self._tier_size(p), top)))
-        rate = float(tiers.mmrs[k]) + self.market.close_fee_rate
-        at = self.entry_price if self.market.tier_basis == "entry" else p
-        return self.notional_at(at) * rate - float(tiers.maint_amounts[k])
+    def maint_margin(self, price: Any = None) -> Any:
+        """Maintenance margin at ``price`` (default: the mark), with the market's tier rule.
+
+        ``price`` may be an array (e.g. simulated paths); beyond the last cap the last tier
+        applies. ``"entry"`` basis: computed once at entry; ``"qty"``: tier by size, value at
+        ``price``; ``"mark"``: tier and value at ``price``.
+        """
+        p = np.asarray(self.mark_price if price is None else price, dtype=np.float64)
+        tiers, basis = self.market.tiers, self.market.tier_basis
+        value = self.notional_at(self.entry_price if basis == "entry" else p)
+        size = self.qty if basis == "qty" else value
+        k = np.searchsorted(tiers.floors, size, side="right") - 1
+        mm = value * (tiers.mmrs[k] + self.market.close_fee_rate) - tiers.maint_amounts[k]
+        if basis == "entry":
+            mm = np.broadcast_to(mm, p.shape)
+        return float(mm) if np.ndim(mm) == 0 else mm
 
     def with_(self, **changes: Any) -> Position:
         """A copy with fields changed (validated again)."""

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from margin_kit._errors import InputError
-from margin_kit.account import MARGIN_MODES, Account, Position
+from margin_kit.account import MARGIN_MODES, Account
 from margin_kit.risk import PriceModel, asset_columns, liquidation_probability
 
 __all__ = ["ACCOUNT_ROW", "COLUMNS", "compare"]
@@ -62,31 +62,6 @@ COLUMNS = [
 ]
 
 
-def _upnl(p: Position, x: np.ndarray) -> np.ndarray:
-    """Unrealised PnL of ``p`` at the prices ``x`` (any shape)."""
-    spec = p.market.spec
-    qc = p.qty * spec.contract_size
-    if spec.contract == "linear":
-        return p.sign * qc * (x - p.entry_price)
-    return p.sign * qc * (1.0 / p.entry_price - 1.0 / x)
-
-
-def _maint(p: Position, x: np.ndarray) -> np.ndarray:
-    """Maintenance margin of ``p`` at the prices ``x``, with its market's tier rule."""
-    spec, tiers = p.market.spec, p.market.tiers
-    qc = p.qty * spec.contract_size
-    notional = qc * x if spec.contract == "linear" else qc / x
-    basis = p.market.tier_basis
-    if basis == "entry":
-        return np.full(np.shape(x), p.maint_margin(p.entry_price))
-    if basis == "qty":
-        k = int(tiers.tier_index(p.qty))
-        return notional * (tiers.mmrs[k] + p.market.close_fee_rate)
-    # "mark": the tier at each notional (beyond the last cap the last tier applies)
-    top = float(np.nextafter(tiers.caps[-1], 0))
-    return tiers.maintenance_margin(np.minimum(notional, top)) + p.market.close_fee_rate * notional
-
-
 def _pnl_outcomes(
     account: Account, model: PriceModel, horizon: float, paths: int, steps: int | None, seed: Any
 ) -> np.ndarray:
@@ -105,15 +80,15 @@ def _pnl_outcomes(
     has_cross = False
     for p in account.positions:
         x = sim[:, :, columns[p.symbol]]
-        upnl = _upnl(p, x)
+        upnl = p.unrealized_pnl(x)
         now = p.unrealized_pnl()
         if p.margin_mode == "isolated":
-            hit = (p.isolated_margin + upnl <= _maint(p, x)).any(axis=1)
+            hit = (p.isolated_margin + upnl <= p.maint_margin(x)).any(axis=1)
             total += np.where(hit, -(p.isolated_margin + now), upnl[:, -1] - now)
         else:
             has_cross = True
             cross_upnl += upnl
-            cross_mm += _maint(p, x)
+            cross_mm += p.maint_margin(x)
     if has_cross:
         hit = (account.cross_wallet_balance + cross_upnl <= cross_mm).any(axis=1)
         now = account.cross_equity - account.cross_wallet_balance

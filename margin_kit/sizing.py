@@ -148,6 +148,31 @@ def max_qty_for_distance(
     )  # fmt: skip
 
 
+def _leverage_for_price(
+    side: Any,
+    entry_price: Any,
+    qty: Any,
+    target_price: Any,
+    tiers: TierTable,
+    contract: ContractType,
+    contract_size: Any,
+    index: Any,
+) -> Any:
+    """``L = N_0 / C`` with ``C`` the isolated margin that liquidates at ``target_price``."""
+    contract = check_contract(contract)
+    coll = np.asarray(
+        collateral_for_liquidation_price(
+            side, entry_price, qty, target_price, tiers,
+            contract=contract, contract_size=contract_size,
+        )
+    )  # fmt: skip
+    e = as_float(entry_price, "entry_price", positive=True)
+    q = as_float(qty, "qty", positive=True)
+    c = as_float(contract_size, "contract_size", positive=True)
+    n0 = q * c * e if contract == "linear" else q * c / e
+    return wrap_like(n0 / coll, index, "leverage")
+
+
 def max_leverage_for_distance(
     side: Any,
     entry_price: Any,
@@ -163,21 +188,13 @@ def max_leverage_for_distance(
     ``L = N_0 / C`` with ``C`` from :func:`collateral_for_liquidation_price` at ``E (1 - s d)``.
     The answer may exceed the tier's maximum leverage; compare with ``tiers.max_leverage_at``.
     """
-    contract = check_contract(contract)
     s = as_side(side)
     d = as_float(distance, "distance", positive=True, below=1.0)
     e = as_float(entry_price, "entry_price", positive=True)
-    q = as_float(qty, "qty", positive=True)
-    c = as_float(contract_size, "contract_size", positive=True)
-    coll = np.asarray(
-        collateral_for_liquidation_price(
-            side, entry_price, qty, e * (1.0 - s * d), tiers,
-            contract=contract, contract_size=contract_size,
-        )
-    )  # fmt: skip
-    n0 = q * c * e if contract == "linear" else q * c / e
     index = find_index([side, entry_price, qty, distance, contract_size])
-    return wrap_like(n0 / coll, index, "leverage")
+    return _leverage_for_price(
+        side, entry_price, qty, e * (1.0 - s * d), tiers, contract, contract_size, index
+    )
 
 
 def isolated_margin_matching_cross(account: Account, name: str) -> float:
@@ -272,19 +289,11 @@ def max_leverage_for_probability(
 
     May exceed the tier's maximum leverage; compare with ``tiers.max_leverage_at``.
     """
-    contract = check_contract(contract)
     target = _barrier_for_probability(side, entry_price, vol, horizon, alpha, drift)
-    coll = np.asarray(
-        collateral_for_liquidation_price(
-            side, entry_price, qty, target, tiers, contract=contract, contract_size=contract_size
-        )
-    )
-    e = as_float(entry_price, "entry_price", positive=True)
-    q = as_float(qty, "qty", positive=True)
-    c = as_float(contract_size, "contract_size", positive=True)
-    n0 = q * c * e if contract == "linear" else q * c / e
     index = find_index([side, entry_price, qty, contract_size])
-    return wrap_like(n0 / coll, index, "leverage")
+    return _leverage_for_price(
+        side, entry_price, qty, target, tiers, contract, contract_size, index
+    )
 
 
 def _cross_expected_loss(position: Position, wallet: float, vol: float, horizon: float,
