@@ -36,3 +36,34 @@ def other_terms(vector: dict) -> tuple[float, float]:
 @pytest.fixture(scope="session")
 def vectors() -> list[dict]:
     return load_vectors()
+
+
+# ----------------------------------------------------------------------------- browser
+CHROMIUM = "/usr/bin/chromium"  # Debian's package (.ci/run installs it); never a downloaded browser
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = ROOT / "build" / "test-artifacts"  # screenshots kept by browser tests
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """A headless Debian chromium driven by Playwright (one per test worker)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS

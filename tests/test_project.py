@@ -22,13 +22,46 @@ def test_public_api_names_exist() -> None:
     assert mk.symbolic.derive("liquidation").result is not None
 
 
+CORE = (
+    "_errors", "_validate", "tiers", "contracts", "liquidation", "account", "prices", "risk",
+    "compare", "sizing", "engine", "scenario",
+)  # fmt: skip
+FRONT_ENDS = ("altair", "ipywidgets", "anywidget", "nbconvert", "nbclient", "jinja2", "vl_convert")
+
+
 def test_numeric_core_does_not_import_sympy_or_plotting() -> None:
+    modules = ", ".join(f"margin_kit.{m}" for m in CORE)
     code = (
-        "import sys, margin_kit, margin_kit.account, margin_kit.exchanges, margin_kit.cli; "
-        "bad = [m for m in ('sympy', 'altair', 'ipywidgets') if m in sys.modules]; print(bad)"
+        f"import sys, margin_kit, margin_kit.exchanges, margin_kit.cli, {modules}; "
+        f"bad = [m for m in {('sympy', *FRONT_ENDS)!r} if m in sys.modules]; print(bad)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_dependencies_point_one_way() -> None:
+    """The core never imports the front ends (charts, widgets, report, cli), even lazily."""
+    import ast
+
+    front = {"charts", "widgets", "report", "cli"}
+    for name in CORE:
+        tree = ast.parse((ROOT / "margin_kit" / f"{name}.py").read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                parts = node.module.split(".")
+                names = {a.name for a in node.names}
+                hit = (parts[0] == "margin_kit" and (set(parts[1:2]) | names) & front) or (
+                    parts[0] in FRONT_ENDS
+                )
+            elif isinstance(node, ast.Import):
+                hit = any(
+                    a.name.split(".")[0] in FRONT_ENDS
+                    or bool(set(a.name.split(".")[1:2]) & front)
+                    for a in node.names
+                )
+            else:
+                continue
+            assert not hit, f"margin_kit/{name}.py imports {ast.unparse(node)}"
 
 
 def test_environment_yml_installs_the_project_and_matches_pyproject() -> None:
