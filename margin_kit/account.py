@@ -156,14 +156,21 @@ class Position:
         ``price``; ``"mark"``: tier and value at ``price``.
         """
         p = np.asarray(self.mark_price if price is None else price, dtype=np.float64)
+        mm = self._maint_at_notional(self.notional_at(p))
+        return float(mm) if np.ndim(mm) == 0 else mm
+
+    def _maint_at_notional(self, notional: Any) -> np.ndarray:
+        """Maintenance margin at a notional (array), with the market's tier rule.
+
+        ``"entry"`` basis: the entry notional's, whatever ``notional`` is.
+        """
+        value = np.asarray(notional, dtype=np.float64)
         tiers, basis = self.market.tiers, self.market.tier_basis
-        value = self.notional_at(self.entry_price if basis == "entry" else p)
+        if basis == "entry":
+            value = np.broadcast_to(self.notional_at(self.entry_price), value.shape)
         size = self.qty if basis == "qty" else value
         k = np.searchsorted(tiers.floors, size, side="right") - 1
-        mm = value * (tiers.mmrs[k] + self.market.close_fee_rate) - tiers.maint_amounts[k]
-        if basis == "entry":
-            mm = np.broadcast_to(mm, p.shape)
-        return float(mm) if np.ndim(mm) == 0 else mm
+        return value * (tiers.mmrs[k] + self.market.close_fee_rate) - tiers.maint_amounts[k]
 
     def with_(self, **changes: Any) -> Position:
         """A copy with fields changed (validated again)."""
@@ -323,8 +330,11 @@ class Account:
         ``distance_pct`` (adverse move from the mark to the liquidation price, in percent; NaN
         when there is none), ``collateral`` (the isolated margin, or the cross wallet balance
         the position draws on), ``margin`` (isolated margin, or initial margin for cross).
-        Isolated positions use their own margin; cross positions hold every other cross position
-        at its mark.
+        Isolated positions use their own margin; cross positions hold every cross position on
+        other symbols at its mark. Several cross positions on one symbol move together (as in
+        Binance's hedge-mode formula, where the long and short legs of a symbol share the
+        price): each gets the first price, moving from the mark against *that* position, where
+        the cross equity reaches the maintenance margin (zero for bankruptcy); NaN if none.
         """
         n = len(self.positions)
         liq = np.full(n, np.nan)
@@ -343,6 +353,23 @@ class Account:
             market = self.positions[idx[0]].market
             ps = [self.positions[i] for i in idx]
             cross = is_cross[ix]
+            if cross.sum() >= 2:
+                # several cross positions on one symbol move together (a hedge offsets)
+                joint = [p for p, c in zip(ps, cross, strict=True) if c]
+                members = [i for i, c in zip(idx, cross, strict=True) if c]
+                rest_upnl = cross_upnl - float(upnl[members].sum())
+                rest_mm = cross_mm - float(mm[members].sum())
+                base = cross_wallet + rest_upnl
+                for i, c in zip(idx, cross, strict=True):
+                    if c:
+                        p = self.positions[i]
+                        liq[i] = _joint_root(joint, p, base - rest_mm, maint=True)
+                        bk[i] = _joint_root(joint, p, base, maint=False)
+                        collateral[i] = cross_wallet
+                if not (~cross).any():
+                    continue
+                ix, cross = ix[~cross], cross[~cross]
+                ps = [self.positions[i] for i in ix]
             coll = np.where(cross, cross_wallet, [p.isolated_margin for p in ps])
             other_upnl = np.where(cross, cross_upnl - upnl[ix], 0.0)
             other_mm = np.where(cross, np.maximum(cross_mm - mm[ix], 0.0), 0.0)
@@ -425,3 +452,62 @@ class Account:
         positions = list(self.positions)
         positions[self._by_name[name]] = new
         return replace(self, positions=tuple(positions))
+
+
+def _joint_root(group: list[Position], p: Position, base: float, *, maint: bool) -> float:
+    """First price, from the mark against ``p``, where ``base + sum(PnL) [- sum(MM)]`` hits 0.
+
+    ``group`` are the cross positions on ``p``'s symbol, all moving with the price. In
+    ``x = P`` (linear) or ``x = 1/P`` (inverse) every PnL and notional ``q c x`` is linear, and
+    a maintenance margin is linear between the tier floors, so the condition is piecewise
+    linear in ``x``: evaluated at the breakpoints the root is interpolated exactly. Returns the
+    mark when the condition already fails there, NaN when no price in ``(0, inf)`` reaches it.
+    """
+    spec = p.market.spec
+    inverse = spec.contract == "inverse"
+    qc = np.array([o.qty * spec.contract_size for o in group])
+    s = np.array([o.sign for o in group])
+    e = np.array([o.entry_price for o in group])
+
+    def f(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)[:, None]
+        pnl = s * qc * ((1.0 / e - x) if inverse else (x - e))
+        total = base + pnl.sum(axis=1)
+        if maint:
+            for j, o in enumerate(group):
+                total = total - o._maint_at_notional(qc[j] * x[:, 0])
+        return total
+
+    x0 = 1.0 / p.mark_price if inverse else p.mark_price
+    step = p.sign * (1.0 if inverse else -1.0)  # the direction of an adverse move, in x
+    f0 = float(f(np.array([x0]))[0])
+    if f0 <= 0:
+        return p.mark_price
+    breaks = [x0]
+    if maint:
+        for j, o in enumerate(group):
+            if o.market.tier_basis == "mark":
+                breaks.extend(o.market.tiers.floors[1:] / qc[j])
+    xs = np.unique(np.asarray(breaks))
+    xs = xs[(xs - x0) * step > 0]
+    xs = np.concatenate([[x0], np.sort(xs)[:: int(step)]])
+    if step < 0:
+        xs = np.append(xs, 0.0)  # price 0 (linear) or infinity (inverse)
+    fx = f(xs)
+    hit = np.flatnonzero(fx <= 0)
+    if hit.size:
+        k = int(hit[0])
+        a, b, fa, fb = xs[k - 1], xs[k], fx[k - 1], fx[k]
+        root = a + (b - a) * fa / (fa - fb)
+    else:
+        # beyond the last breakpoint (towards x = +inf) f is linear: extrapolate
+        if step < 0:
+            return float("nan")
+        last = xs[-1]
+        slope = float(f(np.array([2.0 * last]))[0] - fx[-1]) / last
+        if not slope < 0:
+            return float("nan")
+        root = last - fx[-1] / slope
+    if not root > 0:
+        return float("nan")
+    return float(1.0 / root if inverse else root)

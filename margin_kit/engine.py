@@ -336,6 +336,26 @@ class ReplayResult:
             raise InputError("path", path, f"0 <= path < {eq.shape[0]}")
         return pd.Series(eq[path], index=self.time, name=f"equity ({mode})")
 
+    def equity_frame(self, path: int = 0) -> pd.DataFrame:
+        """Account equity on one path, every mode, long format (for plotting).
+
+        Returns
+        -------
+        DataFrame
+            Columns ``time`` (the replay's time axis), ``step`` (0-based), ``mode`` and
+            ``equity`` (settle currency, at each step's close); modes in :attr:`modes` order.
+        """
+        frames = []
+        for mode in self.modes:
+            eq = self.equity[mode]
+            if not 0 <= path < eq.shape[0]:
+                raise InputError("path", path, f"0 <= path < {eq.shape[0]}")
+            frames.append(pd.DataFrame({
+                "time": np.asarray(self.time), "step": np.arange(eq.shape[1]),
+                "mode": mode, "equity": eq[path],
+            }))  # fmt: skip
+        return pd.concat(frames, ignore_index=True)
+
     def liquidations(self, mode: str | None = None) -> pd.DataFrame:
         """Liquidation events (partial and full), of one mode or all."""
         ev = self.events

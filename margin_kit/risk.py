@@ -54,6 +54,7 @@ __all__ = [
     "PriceModel",
     "StudentT",
     "asset_columns",
+    "fan_frame",
     "hit_probability",
     "liquidation_price_path",
     "liquidation_probability",
@@ -1289,3 +1290,94 @@ def liquidation_probability(
         {"p_liquidation": ph, "stderr": se},
         index=pd.Index([p.name for p in account.positions], name="position"),
     )
+
+
+# ----------------------------------------------------------------------------- fan
+FAN_COLUMNS = ["time_days", "kind", "series", "quantile", "price"]
+
+
+def fan_frame(
+    model: PriceModel,
+    spot: float,
+    horizon: float,
+    *,
+    steps: int | None = None,
+    paths: int = 2_000,
+    seed: Any = 0,
+    quantiles: Sequence[float] = (0.05, 0.25, 0.5, 0.75, 0.95),
+    n_sample_paths: int = 20,
+    symbol: str | None = None,
+) -> pd.DataFrame:
+    """Monte Carlo price fan: quantiles over time and a few sample paths, tidy for plotting.
+
+    Parameters
+    ----------
+    model : PriceModel
+        A single-asset model, or a multi-asset one with ``symbol`` naming the column.
+    spot : float
+        Starting price (> 0) of that asset; a multi-asset model starts its other assets at 1.
+    horizon : float
+        Years, > 0.
+    steps : int, optional
+        Time steps; default daily, at most 200 (a bootstrap: the data's frequency).
+    paths : int, default 2000
+        Simulated paths the quantiles are taken over (>= 2).
+    seed : int, Generator or None
+        For :func:`numpy.random.default_rng`; the same seed gives the same frame.
+    quantiles : sequence of float
+        Levels in (0, 1), listed in ascending order in the output.
+    n_sample_paths : int, default 20
+        How many of the simulated paths to include whole (0 to ``paths``).
+    symbol : str, optional
+        The asset of a multi-asset model (one of ``model.symbols``).
+
+    Returns
+    -------
+    DataFrame
+        One long frame, columns ``time_days`` (days from now), ``kind`` (``"quantile"`` or
+        ``"path"``), ``series`` (``"q05"``, ``"q50"``... or ``"path 0"``, ``"path 1"``...),
+        ``quantile`` (the level; NaN for paths) and ``price``. Quantile rows come first, by
+        level then time. ``frame.attrs``: ``spot``, ``horizon``, ``paths``, ``steps``,
+        ``quantiles``.
+    """
+    if not isinstance(model, PriceModel):
+        raise InputError("model", type(model).__name__, "a PriceModel (GBM, StudentT, ...)")
+    s0 = _scalar(spot, "spot", positive=True)
+    t = _scalar(horizon, "horizon", positive=True)
+    if steps is None and not isinstance(model, Bootstrap):
+        steps = min(200, max(1, math.ceil(t * 365.0 - 1e-9)))
+    steps = model._steps(t, steps)
+    paths = _count(paths, "paths", 2)
+    if isinstance(n_sample_paths, bool) or not isinstance(n_sample_paths, (int, np.integer)):
+        raise InputError("n_sample_paths", n_sample_paths, f"an integer in [0, {paths}]")
+    if not 0 <= n_sample_paths <= paths:
+        raise InputError("n_sample_paths", n_sample_paths, f"an integer in [0, {paths}]")
+    q = as_float(quantiles, "quantiles").ravel()
+    if q.size == 0 or not ((q > 0) & (q < 1)).all():
+        raise InputError("quantiles", quantiles, "one or more levels in (0, 1)")
+    q = np.unique(q)
+    column = 0
+    if model.symbols is not None or model.n_assets > 1:
+        names = model.symbols or ()
+        if symbol not in names:
+            raise InputError("symbol", symbol, f"one of {list(names)} (the model's assets)")
+        column = names.index(symbol)
+    start = np.ones(model.n_assets)
+    start[column] = s0
+    sim = model.simulate(start if model.n_assets > 1 else s0, t, steps, paths, seed)
+    sim = sim.reshape(paths, steps + 1, -1)[:, :, column]
+    days = np.linspace(0.0, t * 365.0, steps + 1)
+    levels = np.quantile(sim, q, axis=0)  # (len(q), steps + 1)
+    labels = [f"q{100 * level:02g}" for level in q]
+    n_s = int(n_sample_paths)
+    frame = pd.DataFrame({
+        "time_days": np.concatenate([np.tile(days, q.size), np.tile(days, n_s)]),
+        "kind": ["quantile"] * (q.size * days.size) + ["path"] * (n_s * days.size),
+        "series": np.concatenate([np.repeat(labels, days.size),
+                                  np.repeat([f"path {k}" for k in range(n_s)], days.size)]),
+        "quantile": np.concatenate([np.repeat(q, days.size), np.full(n_s * days.size, np.nan)]),
+        "price": np.concatenate([levels.ravel(), sim[:n_s].ravel()]),
+    })  # fmt: skip
+    frame.attrs.update({"spot": s0, "horizon": t, "paths": paths, "steps": steps,
+                        "quantiles": q.tolist()})  # fmt: skip
+    return frame

@@ -125,20 +125,75 @@ def test_add_margin_moves_isolated_away_and_cross_closer() -> None:
 
 
 def test_cross_condition_holds_for_every_position() -> None:
-    """At a cross position's liquidation price, with the others at their marks, the account's
-    cross equity equals its cross maintenance margin (evaluated through Position methods)."""
+    """At a cross position's liquidation price, with the positions on other symbols at their
+    marks and those on its symbol at that price, cross equity equals cross maintenance margin
+    (evaluated through Position methods)."""
     acct = demo_account().with_mode("cross")
     table = acct.liquidation_prices()
+    checked = 0
     for p in acct.positions:
         price = table.loc[p.name, "liquidation_price"]
-        others = [o for o in acct.positions if o.name != p.name]
-        equity = (
-            acct.cross_wallet_balance
-            + p.unrealized_pnl(price)
-            + sum(o.unrealized_pnl() for o in others)
+        if np.isnan(price):
+            continue
+        at = [price if o.symbol == p.symbol else o.mark_price for o in acct.positions]
+        equity = acct.cross_wallet_balance + sum(
+            o.unrealized_pnl(x) for o, x in zip(acct.positions, at, strict=True)
         )
-        maint = p.maint_margin(price) + sum(o.maint_margin() for o in others)
+        maint = sum(o.maint_margin(x) for o, x in zip(acct.positions, at, strict=True))
         assert equity == pytest.approx(maint, rel=1e-9)
+        checked += 1
+    assert checked >= 2
+
+
+def test_hedge_mode_pair_matches_binance_formula() -> None:
+    """Binance's hedge-mode cross formula: the long and short legs of a symbol share the price,
+    LP = (WB - TMM1 + UPNL1 + cumL + cumS - PL EPL + PS EPS) / (PL MMRL + PS MMRS - PL + PS)."""
+    m = mk.Market.simple("XUSDT", 0.01)
+    wb, pl, epl, ps, eps = 20.0, 2.0, 100.0, 1.5, 104.0
+    acct = mk.Account(wb, [
+        mk.Position(m, "long", pl, epl, leverage=10, mark_price=101.0),
+        mk.Position(m, "short", ps, eps, leverage=10, mark_price=101.0),
+    ])  # fmt: skip
+    lp = (wb - pl * epl + ps * eps) / (pl * 0.01 + ps * 0.01 - pl + ps)
+    table = acct.liquidation_prices()
+    assert table.loc["XUSDT long", "liquidation_price"] == pytest.approx(lp, rel=1e-12)
+    # bankruptcy: equity 0 with both legs at the price
+    bp = (wb - pl * epl + ps * eps) / (ps - pl)
+    assert 0 < bp < lp < 101.0
+    assert table.loc["XUSDT long", "bankruptcy_price"] == pytest.approx(bp, rel=1e-12)
+
+
+@pytest.mark.parametrize("contract", ["linear", "inverse"])
+def test_joint_root_crosses_tiers_like_a_bisection(contract: str) -> None:
+    """Two same-symbol cross positions whose liquidation lies several tiers away: the exact
+    piecewise-linear root agrees with a bisection on the condition."""
+    if contract == "linear":
+        market = mk.exchanges.get("binance-usdm").market("BTCUSDT")
+        legs = [("long", 60.0, 60_000.0), ("long", 25.0, 62_000.0)]
+        wallet, mark = 1_400_000.0, 61_000.0
+    else:
+        market = mk.exchanges.get("binance-coinm").market("BTCUSD_PERP")
+        legs = [("long", 40_000.0, 60_000.0), ("long", 25_000.0, 62_000.0)]
+        wallet, mark = 70.0, 61_000.0
+    acct = mk.Account(wallet, [
+        mk.Position(market, side, qty, entry, leverage=5, mark_price=mark, name=f"leg{i}")
+        for i, (side, qty, entry) in enumerate(legs)
+    ])  # fmt: skip
+    liq = acct.liquidation_prices().loc["leg0", "liquidation_price"]
+
+    def f(price: float) -> float:
+        return wallet + sum(p.unrealized_pnl(price) - p.maint_margin(price) for p in acct.positions)
+
+    lo, hi = 1e-6, mark
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if f(mid) <= 0 else (lo, mid)
+    assert liq == pytest.approx(hi, rel=1e-9)
+    # several tiers apart: the root's notional is in another tier than the mark's
+    tiers = market.tiers
+    n_mark = acct.positions[0].notional_at(mark)
+    n_liq = acct.positions[0].notional_at(liq)
+    assert tiers.tier_index(n_liq) != tiers.tier_index(n_mark)
 
 
 def test_frame_balances_and_ratio() -> None:

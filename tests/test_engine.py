@@ -485,3 +485,27 @@ def test_docstring_example_runs() -> None:
 
     result = doctest.testmod(margin_kit.engine, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 3 and result.failed == 0
+
+
+def test_equity_frame_is_every_modes_curve() -> None:
+    from margin_kit.contracts import Market
+
+    btc = Market.simple("BTCUSDT", 0.005)
+    acct = Account(1_000, [Position(btc, "long", 1.0, 100.0, leverage=10)])
+    paths = np.array([[100.0, 95.0, 90.0, 80.0, 100.0], [100.0, 101.0, 99.0, 102.0, 103.0]])
+    res = replay(acct, paths)
+    for path in (0, 1):
+        frame = res.equity_frame(path)
+        assert list(frame.columns) == ["time", "step", "mode", "equity"]
+        assert list(frame["mode"].unique()) == ["isolated", "cross"]
+        for mode in ("isolated", "cross"):
+            part = frame[frame["mode"] == mode]
+            curve = res.equity_curve(mode, path)
+            np.testing.assert_array_equal(part["equity"].to_numpy(), curve.to_numpy())
+            np.testing.assert_array_equal(part["time"].to_numpy(), np.asarray(curve.index))
+            assert part["step"].tolist() == list(range(5))
+    # isolated, path 0: liquidated at 90 (margin 10, maintenance 0.45): the wallet keeps 990 + ...
+    iso = res.equity_frame(0).query("mode == 'isolated'")["equity"].to_numpy()
+    assert iso[0] == pytest.approx(1_000.0) and iso[-1] == iso[3]  # flat once closed
+    with pytest.raises(InputError, match="path"):
+        res.equity_frame(2)

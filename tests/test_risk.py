@@ -396,3 +396,61 @@ def test_benchmark_quick_runs_and_prints_rates_and_ratios() -> None:
         assert re.search(r"\d+\.\d+ M/s", line), line
     assert "margin_kit / python loop" in out
     assert "compare" in out and "replay" in out
+
+
+# ----------------------------------------------------------------------------- fan_frame
+def test_fan_frame_quantiles_bracket_the_gbm_closed_form() -> None:
+    from margin_kit.risk import fan_frame
+
+    vol, spot, t_years, n = 0.8, 100.0, 0.25, 8_000
+    fan = fan_frame(GBM(vol), spot, t_years, paths=n, seed=5, n_sample_paths=7)
+    assert list(fan.columns) == ["time_days", "kind", "series", "quantile", "price"]
+    q = fan[fan["kind"] == "quantile"]
+    assert sorted(q["series"].unique()) == ["q05", "q25", "q50", "q75", "q95"]
+    days = np.sort(q["time_days"].unique())
+    assert days[0] == 0 and days[-1] == pytest.approx(365 * t_years) and len(days) == 93
+    assert (q[q["time_days"] == 0]["price"] == spot).all()
+    for level in (0.05, 0.25, 0.5, 0.75, 0.95):
+        for day in days[[10, 45, -1]]:
+            t = day / 365
+            s = vol * math.sqrt(t)
+            # lognormal quantile of GBM without drift, and the sample quantile's standard error
+            exact = spot * math.exp(-0.5 * s * s + s * norm.ppf(level))
+            density = norm.pdf(norm.ppf(level)) / (exact * s)
+            se = math.sqrt(level * (1 - level) / n) / density
+            got = q[(q["quantile"] == level) & (q["time_days"] == day)]["price"].item()
+            assert abs(got - exact) < 4 * se, (level, day, got, exact, se)
+    paths = fan[fan["kind"] == "path"]
+    assert paths["series"].nunique() == 7 and paths["quantile"].isna().all()
+    assert (paths[paths["time_days"] == 0]["price"] == spot).all()
+    # the sample paths lie inside the simulated range: the 5-95 % band holds most of their points
+    wide = q.pivot_table(index="time_days", columns="quantile", values="price")
+    inside = paths.join(wide, on="time_days")
+    share = ((inside["price"] >= inside[0.05]) & (inside["price"] <= inside[0.95])).mean()
+    assert share > 0.6
+
+
+def test_fan_frame_steps_seed_and_models() -> None:
+    from margin_kit.risk import fan_frame
+
+    a = fan_frame(GBM(0.5), 50.0, 2.0, paths=200, seed=1)
+    assert a.attrs["steps"] == 200 and a["time_days"].max() == pytest.approx(730)  # capped
+    pd.testing.assert_frame_equal(a, fan_frame(GBM(0.5), 50.0, 2.0, paths=200, seed=1))
+    boot = Bootstrap(np.random.default_rng(0).normal(0, 0.03, 500))
+    fb = fan_frame(boot, 10.0, 30 / 365, paths=100, seed=2, quantiles=(0.1, 0.9))
+    assert fb.attrs["steps"] == 30 and sorted(fb["series"].unique())[:2] == ["path 0", "path 1"]
+    two = CorrelatedGBM(vols=[0.5, 0.9], symbols=("A", "B"))
+    fb = fan_frame(two, 10.0, 0.1, paths=3_000, seed=3, symbol="B", n_sample_paths=0)
+    spread = (
+        fb[fb["series"] == "q95"]["price"].iloc[-1] / fb[fb["series"] == "q05"]["price"].iloc[-1]
+    )
+    s = 0.9 * math.sqrt(0.1)
+    assert spread == pytest.approx(math.exp(2 * 1.6449 * s), rel=0.05)  # B's vol, not A's
+    with pytest.raises(InputError, match="symbol"):
+        fan_frame(two, 10.0, 0.1, paths=100)
+    with pytest.raises(InputError, match="quantiles"):
+        fan_frame(GBM(0.5), 10.0, 0.1, quantiles=(0.5, 1.0))
+    with pytest.raises(InputError, match="n_sample_paths"):
+        fan_frame(GBM(0.5), 10.0, 0.1, paths=10, n_sample_paths=11)
+    with pytest.raises(InputError, match="spot"):
+        fan_frame(GBM(0.5), -1.0, 0.1)

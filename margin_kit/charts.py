@@ -1,0 +1,1629 @@
+"""Altair charts of margin_kit's tables, and how notebooks render them (live or offline).
+
+Every builder takes a frame a core function returns and gives back an altair chart (valid
+Vega-Lite 6) with a title, axis titles carrying units (the settle currency, ``%``, days) and
+tooltips; margin modes are coloured by :func:`mode_scale` (:data:`MODE_COLORS`) everywhere.
+
+=================================  ==============================================================
+builder                            input
+=================================  ==============================================================
+:func:`equity_vs_price`            :func:`margin_kit.compare.price_sweep`
+:func:`liquidation_vs_leverage`    :func:`margin_kit.compare.leverage_sweep`
+:func:`probability_vs_leverage`    :func:`margin_kit.compare.leverage_sweep` (with ``horizon``)
+:func:`loss_frontier`              :func:`margin_kit.compare.leverage_sweep` (with ``horizon``)
+:func:`capital_usage`              :func:`margin_kit.compare` (its table)
+:func:`comparison`                 :func:`margin_kit.compare` (its table)
+:func:`tier_ladder`                :class:`~margin_kit.tiers.TierTable` or its ``to_frame()``
+:func:`path_fan`                   :func:`margin_kit.risk.fan_frame`
+:func:`replay_equity`              :class:`~margin_kit.engine.ReplayResult`
+=================================  ==============================================================
+
+Rendering: :func:`setup` picks the renderer once per notebook. Live (JupyterLab):
+``alt.renderers.enable("jupyter", offline=True)``, the JupyterChart widget with its JavaScript
+from vl-convert (no CDN). Static (``MARGIN_KIT_RENDER=static``, what ``margin-kit export`` sets
+for its kernel): :func:`offline_renderer`, registered as the altair renderer ``"margin_kit"``,
+writes each chart as a small script that waits for ``window.vegaEmbed``; the exported page
+inlines :func:`vega_bundle` once.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import altair as alt
+import jinja2
+import numpy as np
+import pandas as pd
+from altair.utils.mimebundle import spec_to_mimebundle
+from altair.vegalite.v6.display import VEGA_VERSION, VEGAEMBED_VERSION, VEGALITE_VERSION
+
+from margin_kit._errors import InputError
+from margin_kit.compare import ACCOUNT_ROW, PRICE_SWEEP_COLUMNS
+from margin_kit.engine import ReplayResult
+from margin_kit.tiers import TierTable
+
+__all__ = [
+    "MODE_COLORS",
+    "RENDER_ENV",
+    "capital_usage",
+    "comparison",
+    "equity_vs_price",
+    "liquidation_vs_leverage",
+    "loss_frontier",
+    "mode_scale",
+    "offline_renderer",
+    "path_fan",
+    "probability_vs_leverage",
+    "render_mode",
+    "replay_equity",
+    "setup",
+    "tier_ladder",
+    "vega_bundle",
+]
+
+#: One colour per margin mode, used by every chart (Okabe-Ito blue and vermillion: told apart
+#: with the common colour-vision deficiencies and in greyscale by lightness).
+MODE_COLORS: dict[str, str] = {"isolated": "#0072B2", "cross": "#D55E00"}
+
+#: Environment variable that selects the static renderer in :func:`setup`.
+RENDER_ENV = "MARGIN_KIT_RENDER"
+
+# One chart of the static renderer: no top-level const/let, so many charts can share a page;
+# waits for the vega-embed bundle the exported page inlines once.
+_CHART_TEMPLATE = jinja2.Template(
+    """<div id="{{ output_div }}" class="margin-kit-chart"></div>
+<script type="text/javascript">
+(function(spec, embedOpt) {
+  function go() {
+    if (window.vegaEmbed) {
+      window.vegaEmbed("#{{ output_div }}", spec, embedOpt).catch(console.error);
+    } else {
+      setTimeout(go, 25);
+    }
+  }
+  go();
+})({{ spec }}, {{ embed_options }});
+</script>"""
+)
+
+
+# ----------------------------------------------------------------------------- style
+def mode_scale() -> alt.Scale:
+    """The colour scale of margin modes: ``domain`` the modes, ``range`` :data:`MODE_COLORS`."""
+    return alt.Scale(domain=list(MODE_COLORS), range=list(MODE_COLORS.values()))
+
+
+# ----------------------------------------------------------------------------- helpers
+_GREY = "#666666"
+_FAN = "#4a5868"
+_FONT = 11
+_EVENT_SHAPES = {"partial_liquidation": "diamond", "liquidation": "cross"}
+
+
+def _frame(value: Any, field: str, columns: Sequence[str], producer: str) -> pd.DataFrame:
+    """Check ``value`` is a non-empty DataFrame with ``columns``; name any that is missing."""
+    if not isinstance(value, pd.DataFrame):
+        raise InputError(field, type(value).__name__, f"a DataFrame as {producer} returns")
+    missing = [c for c in columns if c not in value.columns]
+    if missing:
+        raise InputError(
+            f"{field}.columns",
+            missing,
+            f"a frame as {producer} returns, with columns {list(columns)} (missing {missing})",
+        )
+    if value.empty:
+        raise InputError(field, "an empty frame", f"one or more rows, as {producer} returns")
+    return value
+
+
+def _attr(frame: pd.DataFrame, key: str, default: Any = None) -> Any:
+    value = frame.attrs.get(key, default)
+    return default if value is None else value
+
+
+def _unit(explicit: str | None, frame: pd.DataFrame, key: str, fallback: str) -> str:
+    if explicit:
+        return str(explicit)
+    return str(_attr(frame, key, "") or fallback)
+
+
+def _currency_from_symbols(table: pd.DataFrame) -> str | None:
+    """``USDT``/``USDC`` when every symbol of the table is quoted (and so settled) in it."""
+    symbols = {str(s) for s in table["symbol"] if str(s)} if "symbol" in table else set()
+    for quote in ("USDT", "USDC"):
+        if symbols and all(s.endswith(quote) for s in symbols):
+            return quote
+    return None
+
+
+def _modes_in(frame: pd.DataFrame, field: str) -> list[str]:
+    modes = list(dict.fromkeys(str(m) for m in frame["mode"]))
+    for m in modes:
+        if m not in MODE_COLORS:
+            raise InputError(f"{field}.mode", m, f"one of {list(MODE_COLORS)}")
+    return modes
+
+
+def _color(legend: bool = True, symbol: str = "circle") -> alt.Color:
+    """Colour by margin mode with :func:`mode_scale`."""
+    return alt.Color(
+        "mode:N",
+        scale=mode_scale(),
+        title="Margin mode",
+        legend=alt.Legend(
+            orient="top", title=None, symbolType=symbol, symbolOpacity=1, symbolStrokeWidth=3
+        )
+        if legend
+        else None,
+    )
+
+
+def _halo_text(base: alt.Chart, style: dict, where: dict, color: Any) -> list[alt.Chart]:
+    """A text layer over a white-stroked copy of itself (readable over lines and grid)."""
+    return [
+        base.mark_text(**style, stroke="white", strokeWidth=4, strokeOpacity=0.9).encode(**where),
+        base.mark_text(**style).encode(**where, color=color),
+    ]
+
+
+def _note(data: pd.DataFrame, x: Any, y: Any, align: str = "center", size: int = 12) -> list:
+    """Bold text coloured by ``data["mode"]`` (column ``note``; newlines break lines), haloed."""
+    base = alt.Chart(data)
+    style = {
+        "align": align,
+        "fontSize": size,
+        "fontWeight": "bold",
+        "baseline": "middle",
+        "lineBreak": "\n",
+    }
+    where = {"x": x, "y": y, "text": "note:N"}
+    return [
+        base.mark_text(**style, stroke="white", strokeWidth=4).encode(**where),
+        base.mark_text(**style).encode(**where, color=_color(legend=False)),
+    ]
+
+
+def _title(text: str, subtitle: str | list[str] | None = None) -> alt.TitleParams:
+    if subtitle:
+        return alt.TitleParams(
+            text, subtitle=subtitle, anchor="start", subtitleColor=_GREY, subtitleFontSize=11
+        )
+    return alt.TitleParams(text, anchor="start")
+
+
+def _price(value: float) -> str:
+    """A price for a label: thousands separated, 2 decimals below 100 000, 4 digits below 1."""
+    if not np.isfinite(value):
+        return "none"
+    if abs(value) >= 100_000:
+        return f"{value:,.0f}"
+    if abs(value) >= 1:
+        return f"{value:,.2f}"
+    return f"{value:.4g}"
+
+
+def _amount_format(values: Any) -> str:
+    """d3 format for amounts: 2 decimals, or 6 for coin-sized amounts."""
+    v = np.abs(np.asarray(values, dtype=float))
+    v = v[np.isfinite(v)]
+    return ",.2f" if v.size == 0 or v.max() >= 10 else ",.6f"
+
+
+def _days(years: float) -> str:
+    days = years * 365.0
+    if abs(days - round(days)) < 1e-6:
+        n = round(days)
+        return f"{n} day" if n == 1 else f"{n} days"
+    return f"{days:.3g} days"
+
+
+def _levels_frame(levels: Any, sweep: pd.DataFrame) -> pd.DataFrame:
+    if levels is None:
+        levels = pd.DataFrame(_attr(sweep, "levels", []))
+        if levels.empty:
+            return pd.DataFrame(columns=["mode", "liquidation_price", "bankruptcy_price"])
+    if not isinstance(levels, pd.DataFrame):
+        raise InputError("levels", type(levels).__name__, "a DataFrame as price_levels() returns")
+    if "mode" not in levels.columns and levels.index.name == "mode":
+        levels = levels.reset_index()
+    return _frame(
+        levels,
+        "levels",
+        ["mode", "liquidation_price", "bankruptcy_price"],
+        "margin_kit.compare.price_levels()",
+    )
+
+
+def _labelled_rules(
+    rows: pd.DataFrame, x_domain: tuple[float, float], width: int, unit: str
+) -> list[alt.Chart]:
+    """Vertical rules with labels at the top (rows: level, price, label, row, mode, coloured).
+
+    Each label extends towards the middle of the panel so none runs off its edge; ``row``
+    stacks labels that would overlap.
+    """
+    lo, hi = x_domain
+    rows = rows.copy()
+    px = (rows["price"] - lo) / (hi - lo) * width
+    rows["align"] = np.where(px < width / 2, "left", "right")
+    rows["y"] = 9 + 14 * rows["row"]
+    colour = alt.condition(alt.datum.coloured, _color(legend=False), alt.value(_GREY))
+    tip = [
+        alt.Tooltip("label:N", title="Level"),
+        alt.Tooltip("price:Q", title=f"Price ({unit})", format=",.2f"),
+    ]
+    base = alt.Chart(rows)
+    layers = [
+        base.mark_rule(strokeWidth=1.5).encode(
+            x="price:Q",
+            color=colour,
+            strokeDash=alt.StrokeDash("dash:N", scale=None, legend=None),
+            tooltip=tip,
+        )
+    ]
+    for align, dx in (("left", 4), ("right", -4)):
+        text = base.transform_filter(alt.datum.align == align)
+        style = {"align": align, "dx": dx, "fontSize": _FONT, "baseline": "middle"}
+        where = {"x": "price:Q", "y": alt.Y("y:Q", scale=None, axis=None), "text": "text:N"}
+        layers += [
+            # a white halo under each label keeps it readable over lines and grid
+            text.mark_text(**style, fontWeight=600, stroke="white", strokeWidth=4).encode(**where),
+            text.mark_text(**style, fontWeight=600).encode(**where, color=colour),
+        ]
+    return layers
+
+
+# ----------------------------------------------------------------------------- builders
+def equity_vs_price(
+    sweep: pd.DataFrame,
+    levels: pd.DataFrame | None = None,
+    *,
+    currency: str | None = None,
+    price_unit: str | None = None,
+    title: str | None = None,
+    width: int = 330,
+    height: int = 260,
+) -> alt.HConcatChart:
+    """Equity and maintenance margin against price, isolated and cross side by side.
+
+    One panel per mode, each with its own value axis and the mode's colour: equity solid,
+    maintenance margin dashed, the liquidation price (equity = maintenance margin) as a rule in
+    the mode's colour with the liquidated side shaded, the bankruptcy price (equity = 0) as a
+    dotted grey rule and the mark as a grey rule, all labelled with their prices.
+
+    Parameters
+    ----------
+    sweep : DataFrame
+        :func:`margin_kit.compare.price_sweep`: columns ``price``, ``mode``, ``quantity``,
+        ``value``.
+    levels : DataFrame, optional
+        Columns ``mode``, ``liquidation_price``, ``bankruptcy_price``, or indexed by mode as
+        :func:`margin_kit.compare.price_levels` returns; default ``sweep.attrs["levels"]``. A
+        NaN level draws no rule (the panel says there is none).
+    currency, price_unit : str, optional
+        Units of the value and price axes; default ``sweep.attrs`` (``settle_currency``,
+        ``price_unit``).
+    title : str, optional
+        Chart title; a default naming the position or table is used when None.
+    width, height : int
+        Size of each panel, pixels.
+
+    Returns
+    -------
+    altair.HConcatChart
+
+    Raises
+    ------
+    InputError
+        A missing column (named), an empty frame, an unknown mode or quantity.
+    """
+    sweep = _frame(sweep, "sweep", PRICE_SWEEP_COLUMNS, "margin_kit.compare.price_sweep()")
+    names = {"equity": "equity", "maintenance_margin": "maintenance margin"}
+    extra = sorted(set(sweep["quantity"]) - set(names))
+    if extra:
+        raise InputError("sweep.quantity", extra[0], "'equity' or 'maintenance_margin'")
+    lv = _levels_frame(levels, sweep).set_index("mode")
+    ccy = _unit(currency, sweep, "settle_currency", "settle currency")
+    px_unit = _unit(price_unit, sweep, "price_unit", ccy)
+    symbol = str(_attr(sweep, "symbol", ""))
+    position = str(_attr(sweep, "position", ""))
+    side = _attr(sweep, "side")
+    mark = _attr(sweep, "mark_price")
+    lo, hi = float(sweep["price"].min()), float(sweep["price"].max())
+    fmt = _amount_format(sweep["value"])
+    x = alt.X(
+        "price:Q",
+        title=f"{symbol} price ({px_unit})".strip(),
+        scale=alt.Scale(domain=[lo, hi], nice=False, zero=False),
+    )
+    panels = []
+    for mode in _modes_in(sweep, "sweep"):
+        data = sweep[sweep["mode"] == mode].assign(what=lambda d: d["quantity"].map(names))
+        # equity far below 0 says nothing more: show down to -35 % of the panel's top
+        top = float(data["value"].max())
+        bottom = float(data["value"].min())
+        y_scale = (
+            alt.Scale(domain=[min(0.0, max(bottom, -0.35 * top)), top * 1.04], nice=False)
+            if top > 0
+            else alt.Scale()
+        )
+        curves = (
+            alt.Chart(data)
+            .mark_line(strokeWidth=2.2, clip=True)
+            .encode(
+                x=x,
+                y=alt.Y("value:Q", title=f"Amount ({ccy})", scale=y_scale),
+                color=_color(legend=False),
+                strokeDash=alt.StrokeDash(
+                    "what:N",
+                    scale=alt.Scale(domain=list(names.values()), range=[[1, 0], [6, 3]]),
+                    legend=alt.Legend(orient="bottom", title=None, symbolStrokeColor=_GREY),
+                ),
+                tooltip=[
+                    alt.Tooltip("mode:N", title="Mode"),
+                    alt.Tooltip("what:N", title="Quantity"),
+                    alt.Tooltip("price:Q", title=f"Price ({px_unit})", format=",.2f"),
+                    alt.Tooltip("value:Q", title=f"Amount ({ccy})", format=fmt),
+                ],
+            )
+        )
+        liq = float(lv.loc[mode, "liquidation_price"]) if mode in lv.index else float("nan")
+        bk = float(lv.loc[mode, "bankruptcy_price"]) if mode in lv.index else float("nan")
+        layers: list[alt.Chart] = []
+        rows = []
+        if np.isfinite(liq) and lo <= liq <= hi:
+            long = side == "long" if side is not None else (mark is None or liq < float(mark))
+            x0, x1 = (lo, liq) if long else (liq, hi)
+            layers.append(
+                alt.Chart(pd.DataFrame({"x": [x0], "x2": [x1], "mode": [mode]}))
+                .mark_rect(opacity=0.08)
+                .encode(x="x:Q", x2="x2:Q", color=_color(legend=False))
+            )
+            rows.append(("liquidation", liq, f"liquidation {_price(liq)}", 0, mode, True, "solid"))
+        if np.isfinite(bk) and lo <= bk <= hi:
+            rows.append(("bankruptcy", bk, f"bankruptcy {_price(bk)}", 1, mode, False, "dot"))
+        if mark is not None and lo <= float(mark) <= hi:
+            m = float(mark)
+            rows.append(("mark", m, f"mark {_price(m)}", 2, mode, False, "solid"))
+        if rows:
+            frame = pd.DataFrame(
+                rows, columns=["level", "price", "text", "row", "mode", "coloured", "dash"]
+            ).assign(
+                label=lambda d: d["level"],
+                dash=lambda d: d["dash"].map({"solid": [1, 0], "dot": [2, 3]}),
+            )
+            layers += _labelled_rules(frame, (lo, hi), width, px_unit)
+        if not (np.isfinite(liq) and lo <= liq <= hi):
+            note = (
+                f"liquidation at {_price(liq)}, off this range"
+                if np.isfinite(liq)
+                else "no liquidation price:\nequity stays above maintenance"
+            )
+            layers += _note(
+                pd.DataFrame({"note": [note], "mode": [mode]}),
+                alt.value(width / 2),
+                alt.value(height * 0.4),
+                size=13,
+            )
+        who = f"{position}: isolated margin + PnL" if mode == "isolated" else "the cross account"
+        panels.append(
+            alt.layer(*layers[:1], curves, *layers[1:]).properties(
+                width=width,
+                height=height,
+                title=alt.TitleParams(
+                    mode, subtitle=who, color=MODE_COLORS[mode], anchor="start", fontSize=13
+                ),
+            )
+        )
+    text = title or f"Equity and maintenance margin vs price: {position or symbol}"
+    moves = f"every {symbol} position moves" if symbol else "every position on the symbol moves"
+    return alt.hconcat(*panels, spacing=28).properties(
+        title=_title(
+            text,
+            [
+                "Liquidated where equity meets the maintenance margin; bankrupt where equity is 0.",
+                f"Cross: {moves}, other symbols stay at their marks.",
+            ],
+        )
+    )
+
+
+def _sweep_subtitle(sweep: pd.DataFrame) -> str:
+    parts = []
+    lev = _attr(sweep, "leverage")
+    if lev is not None:
+        parts.append(f"Current leverage {float(lev):g}x")
+    hi = _attr(sweep, "max_leverage")
+    if hi is not None:
+        parts.append(f"the tier allows up to {float(hi):g}x")
+    return (", ".join(parts) + ".") if parts else ""
+
+
+def _no_liquidation_notes(sweep: pd.DataFrame, column: str, width: int, height: int) -> list:
+    """A note for each mode whose ``column`` is NaN at every leverage.
+
+    Placed in the corner the isolated curve leaves free: bottom right for a long (its
+    liquidation price rises towards the mark), top right for a short.
+    """
+    notes = []
+    short = _attr(sweep, "side") == "short"
+    for i, mode in enumerate(_modes_in(sweep, "sweep")):
+        if sweep.loc[sweep["mode"] == mode, column].isna().all():
+            y = 16 + 18 * i if short else height - 40 - 18 * i
+            data = pd.DataFrame({"mode": [mode], "note": [f"{mode}: no liquidation price"]})
+            notes += _note(data, alt.value(width - 8), alt.value(y), align="right")
+    return notes
+
+
+def liquidation_vs_leverage(
+    sweep: pd.DataFrame,
+    *,
+    price_unit: str | None = None,
+    title: str | None = None,
+    width: int = 520,
+    height: int = 300,
+) -> alt.LayerChart:
+    """Liquidation price against leverage, one line per mode, with the mark as a rule.
+
+    Isolated moves towards the mark as leverage grows; cross stays flat (it depends on the
+    wallet, not on the leverage). The position's current leverage (``sweep.attrs["leverage"]``)
+    is a dotted rule; a mode with no liquidation price at any leverage is named in the corner.
+
+    Parameters
+    ----------
+    sweep : DataFrame
+        :func:`margin_kit.compare.leverage_sweep`: ``leverage``, ``mode``, ``mark_price``,
+        ``liquidation_price``, ``bankruptcy_price``, ``distance_pct``.
+    price_unit : str, optional
+        Unit of the price axis; default ``sweep.attrs["price_unit"]``.
+    title : str, optional
+        Chart title; a default naming the position or table is used when None.
+    width, height : int
+        Pixels.
+
+    Returns
+    -------
+    altair.LayerChart
+    """
+    cols = [
+        "leverage",
+        "mode",
+        "mark_price",
+        "liquidation_price",
+        "bankruptcy_price",
+        "distance_pct",
+    ]
+    sweep = _frame(sweep, "sweep", cols, "margin_kit.compare.leverage_sweep()")
+    _modes_in(sweep, "sweep")
+    unit = _unit(price_unit, sweep, "price_unit", "quote currency")
+    symbol = str(_attr(sweep, "symbol", ""))
+    position = str(_attr(sweep, "position", symbol))
+    data = sweep[cols].copy()
+    mark = float(data["mark_price"].iloc[0])
+    finite = data["liquidation_price"].dropna()
+    values = np.concatenate([[mark], finite.to_numpy()])
+    pad = 0.05 * (values.max() - values.min() or mark)
+    y = alt.Y(
+        "liquidation_price:Q",
+        title=f"Liquidation price ({unit})",
+        scale=alt.Scale(domain=[values.min() - pad, values.max() + pad], zero=False, nice=False),
+    )
+    x = alt.X(
+        "leverage:Q",
+        title="Leverage (x)",
+        scale=alt.Scale(
+            domain=[float(data["leverage"].min()), float(data["leverage"].max())], nice=False
+        ),
+    )
+    lines = (
+        alt.Chart(data)
+        .mark_line(strokeWidth=2.4)
+        .encode(
+            x=x,
+            y=y,
+            color=_color(symbol="stroke"),
+            tooltip=[
+                alt.Tooltip("mode:N", title="Mode"),
+                alt.Tooltip("leverage:Q", title="Leverage (x)", format=".2f"),
+                alt.Tooltip("liquidation_price:Q", title=f"Liquidation ({unit})", format=",.2f"),
+                alt.Tooltip("bankruptcy_price:Q", title=f"Bankruptcy ({unit})", format=",.2f"),
+                alt.Tooltip("distance_pct:Q", title="Distance from mark (%)", format=".2f"),
+            ],
+        )
+    )
+    hover = alt.selection_point(on="pointerover", nearest=True, fields=["leverage"], empty=False)
+    points = (
+        alt.Chart(data)
+        .mark_point(filled=True, size=40)
+        .encode(
+            x="leverage:Q",
+            y="liquidation_price:Q",
+            color=_color(legend=False),
+            opacity=alt.when(hover).then(alt.value(1)).otherwise(alt.value(0)),
+            tooltip=lines.encoding.tooltip,
+        )
+        .add_params(hover)
+    )
+    mark_df = pd.DataFrame({"mark_price": [mark], "label": [f"mark {_price(mark)}"]})
+    mark_layers = [
+        alt.Chart(mark_df)
+        .mark_rule(color=_GREY, strokeWidth=1.2)
+        .encode(
+            y="mark_price:Q",
+            tooltip=[alt.Tooltip("mark_price:Q", title=f"Mark ({unit})", format=",.2f")],
+        ),
+        *_halo_text(
+            alt.Chart(mark_df),
+            {"align": "left", "dx": 4, "dy": -8, "fontSize": _FONT},
+            {"x": alt.value(0), "y": "mark_price:Q", "text": "label:N"},
+            alt.value(_GREY),
+        ),
+    ]
+    layers = [*mark_layers, *_leverage_rule(sweep, height), lines, points]
+    layers += _no_liquidation_notes(sweep, "liquidation_price", width, height)
+    layers += _flat_notes(
+        data, "liquidation_price", lambda m, v: f"{m}: {_price(v)} at every leverage"
+    )
+    text = title or f"Liquidation price vs leverage: {position}"
+    return alt.layer(*layers).properties(
+        width=width,
+        height=height,
+        title=_title(
+            text,
+            [
+                "Isolated: margin = notional / leverage, so more leverage moves liquidation "
+                "towards the mark.",
+                "Cross: the whole wallet backs the position; leverage does not move it.",
+                _sweep_subtitle(sweep),
+            ],
+        ),
+    )
+
+
+def _leverage_rule(sweep: pd.DataFrame, height: int) -> list[alt.Chart]:
+    """A dotted rule at the position's current leverage (``sweep.attrs["leverage"]``)."""
+    lev = _attr(sweep, "leverage")
+    if lev is None or not sweep["leverage"].min() <= float(lev) <= sweep["leverage"].max():
+        return []
+    data = pd.DataFrame({"leverage": [float(lev)], "label": [f"current {float(lev):g}x"]})
+    base = alt.Chart(data)
+    return [
+        base.mark_rule(color=_GREY, strokeDash=[2, 3]).encode(
+            x="leverage:Q",
+            tooltip=[alt.Tooltip("leverage:Q", title="Current leverage (x)", format=".2f")],
+        ),
+        base.mark_text(align="left", dx=4, fontSize=_FONT, color=_GREY).encode(
+            x="leverage:Q", y=alt.value(height - 8), text="label:N"
+        ),
+    ]
+
+
+def _horizon_text(sweep: pd.DataFrame) -> tuple[str, str]:
+    """("within 30 days", "GBM, vol 60 %/yr ...") from the sweep's ``horizon`` and ``vol``."""
+    t = float(sweep["horizon"].iloc[0]) if "horizon" in sweep else _attr(sweep, "horizon")
+    vol = float(sweep["vol"].iloc[0]) if "vol" in sweep else _attr(sweep, "vol")
+    within = f"within {_days(float(t))}" if t is not None else "within the horizon"
+    model = (
+        f"GBM without drift, volatility {100 * float(vol):.0f} %/yr; barrier-hit probability "
+        "in closed form."
+        if vol is not None
+        else "Closed-form barrier-hit probability."
+    )
+    return within, model
+
+
+def probability_vs_leverage(
+    sweep: pd.DataFrame,
+    *,
+    title: str | None = None,
+    width: int = 520,
+    height: int = 300,
+) -> alt.LayerChart:
+    """P(liquidation within the horizon) against leverage, one line per mode.
+
+    Parameters
+    ----------
+    sweep : DataFrame
+        :func:`margin_kit.compare.leverage_sweep` with a volatility and horizon: ``leverage``,
+        ``mode``, ``p_liquidation``, ``distance_pct`` (``horizon``, ``vol`` for the subtitle).
+    title : str, optional
+        Chart title; a default naming the position or table is used when None.
+    width, height : int
+        Pixels.
+
+    Returns
+    -------
+    altair.LayerChart
+        Probability axis in percent.
+    """
+    cols = ["leverage", "mode", "p_liquidation", "distance_pct", "liquidation_price"]
+    sweep = _frame(sweep, "sweep", cols, "margin_kit.compare.leverage_sweep(..., horizon=)")
+    _modes_in(sweep, "sweep")
+    within, model = _horizon_text(sweep)
+    position = str(_attr(sweep, "position", _attr(sweep, "symbol", "")))
+    unit = _unit(None, sweep, "price_unit", "quote currency")
+    data = sweep[cols].copy()
+    tooltip = [
+        alt.Tooltip("mode:N", title="Mode"),
+        alt.Tooltip("leverage:Q", title="Leverage (x)", format=".2f"),
+        alt.Tooltip("p_liquidation:Q", title=f"P(liquidation {within})", format=".2%"),
+        alt.Tooltip("liquidation_price:Q", title=f"Liquidation ({unit})", format=",.2f"),
+        alt.Tooltip("distance_pct:Q", title="Distance from mark (%)", format=".2f"),
+    ]
+    x = alt.X(
+        "leverage:Q",
+        title="Leverage (x)",
+        scale=alt.Scale(
+            domain=[float(data["leverage"].min()), float(data["leverage"].max())], nice=False
+        ),
+    )
+    lines = (
+        alt.Chart(data)
+        .mark_line(strokeWidth=2.4)
+        .encode(
+            x=x,
+            y=alt.Y(
+                "p_liquidation:Q",
+                title=f"P(liquidation {within}) (%)",
+                axis=alt.Axis(format=".0%"),
+                scale=alt.Scale(domain=[0, max(0.05, float(data["p_liquidation"].max()))]),
+            ),
+            color=_color(symbol="stroke"),
+            tooltip=tooltip,
+        )
+    )
+    hover = alt.selection_point(on="pointerover", nearest=True, fields=["leverage"], empty=False)
+    points = (
+        alt.Chart(data)
+        .mark_point(filled=True, size=40)
+        .encode(
+            x="leverage:Q",
+            y="p_liquidation:Q",
+            color=_color(legend=False),
+            opacity=alt.when(hover).then(alt.value(1)).otherwise(alt.value(0)),
+            tooltip=tooltip,
+        )
+        .add_params(hover)
+    )
+    text = title or f"Probability of liquidation vs leverage: {position}"
+    notes = _flat_notes(data, "p_liquidation", lambda m, v: f"{m}: {v:.2%} at every leverage")
+    return alt.layer(*_leverage_rule(sweep, height), lines, points, *notes).properties(
+        width=width, height=height, title=_title(text, [model, _sweep_subtitle(sweep)])
+    )
+
+
+def _label_leverages(data: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    """A few rows per mode to label: the ends and the round leverages 2, 5, 10, 20, 50, 100.
+
+    A mode whose points all coincide (cross: leverage moves neither axis) gets one label,
+    "every leverage", placed first; other labels that would sit within 4 % (of both axes) of one
+    already placed are skipped.
+    """
+    spans = {c: float(data[c].max() - data[c].min()) or 1.0 for c in (x, y)}
+    groups = list(data.groupby("mode", sort=False))
+    flat = {
+        m: all(float(g[c].max() - g[c].min()) < 1e-9 * spans[c] for c in (x, y)) for m, g in groups
+    }
+    picked: list[Any] = []
+    labels: dict[Any, str] = {}
+
+    def crowded(i: Any) -> bool:
+        return any(
+            abs(data.loc[i, x] - data.loc[j, x]) < 0.04 * spans[x]
+            and abs(data.loc[i, y] - data.loc[j, y]) < 0.04 * spans[y]
+            for j in picked
+        )
+
+    for m, group in sorted(groups, key=lambda mg: not flat[mg[0]]):
+        if flat[m]:
+            picked.append(group.index[0])
+            labels[group.index[0]] = f"{m}: every leverage"
+            continue
+        levs = group["leverage"].to_numpy()
+        for v in (levs.min(), 2, 5, 10, 20, 50, 100, levs.max()):
+            if not levs.min() <= v <= levs.max():
+                continue
+            i = group.index[int(np.argmin(np.abs(levs - v)))]
+            if i not in labels and not crowded(i):
+                picked.append(i)
+                labels[i] = f"{group.loc[i, 'leverage']:.3g}x"
+    out = data.loc[picked].copy()
+    out["label"] = [labels[i] for i in picked]
+    return out
+
+
+def _flat_notes(data: pd.DataFrame, column: str, text: Any) -> list[alt.Chart]:
+    """Label the right end of each mode's line that is the same at every leverage."""
+    rows = []
+    for mode, group in data.groupby("mode", sort=False):
+        values = group[column].dropna()
+        if len(values) > 1 and float(values.max() - values.min()) <= 1e-12 * max(
+            1.0, float(values.abs().max())
+        ):
+            last = group.loc[group["leverage"].idxmax()]
+            rows.append({"mode": mode, "leverage": last["leverage"], column: last[column],
+                         "note": text(mode, float(last[column]))})  # fmt: skip
+    if not rows:
+        return []
+    return _halo_text(
+        alt.Chart(pd.DataFrame(rows)),
+        {"align": "right", "dx": -4, "dy": -9, "fontSize": _FONT, "fontWeight": 600},
+        {"x": "leverage:Q", "y": f"{column}:Q", "text": "note:N"},
+        _color(legend=False),
+    )
+
+
+def loss_frontier(
+    sweep: pd.DataFrame,
+    *,
+    currency: str | None = None,
+    title: str | None = None,
+    width: int = 520,
+    height: int = 320,
+) -> alt.LayerChart:
+    """Expected loss against P(liquidation): the trade-off leverage buys, both modes.
+
+    Each point is one leverage (tooltip: leverage, probability, loss given liquidation, expected
+    loss, margin locked); points of a mode are joined in leverage order, and a few leverages are
+    labelled. Isolated: more leverage, higher probability but a smaller margin to lose; cross:
+    the probability does not move with leverage and the loss is the whole cross equity.
+
+    Parameters
+    ----------
+    sweep : DataFrame
+        :func:`margin_kit.compare.leverage_sweep` with a volatility and horizon: ``leverage``,
+        ``mode``, ``p_liquidation``, ``expected_loss``, ``loss_given_liquidation``,
+        ``margin_locked``.
+    currency : str, optional
+        Settle currency; default ``sweep.attrs["settle_currency"]``.
+    title : str, optional
+        Chart title; a default naming the position or table is used when None.
+    width, height : int
+        Pixels.
+
+    Returns
+    -------
+    altair.LayerChart
+    """
+    cols = [
+        "leverage",
+        "mode",
+        "p_liquidation",
+        "expected_loss",
+        "loss_given_liquidation",
+        "margin_locked",
+    ]
+    sweep = _frame(sweep, "sweep", cols, "margin_kit.compare.leverage_sweep(..., horizon=)")
+    _modes_in(sweep, "sweep")
+    ccy = _unit(currency, sweep, "settle_currency", "settle currency")
+    within, model = _horizon_text(sweep)
+    position = str(_attr(sweep, "position", _attr(sweep, "symbol", "")))
+    data = sweep[cols].copy()
+    fmt = _amount_format(data["loss_given_liquidation"])
+    tooltip = [
+        alt.Tooltip("mode:N", title="Mode"),
+        alt.Tooltip("leverage:Q", title="Leverage (x)", format=".2f"),
+        alt.Tooltip("p_liquidation:Q", title=f"P(liquidation {within})", format=".2%"),
+        alt.Tooltip("loss_given_liquidation:Q", title=f"Loss if liquidated ({ccy})", format=fmt),
+        alt.Tooltip("expected_loss:Q", title=f"Expected loss ({ccy})", format=fmt),
+        alt.Tooltip("margin_locked:Q", title=f"Margin locked ({ccy})", format=fmt),
+    ]
+    base = alt.Chart(data).encode(
+        x=alt.X(
+            "p_liquidation:Q",
+            title=f"P(liquidation {within}) (%)",
+            axis=alt.Axis(format=".0%"),
+            scale=alt.Scale(domain=[0, max(0.05, float(data["p_liquidation"].max()) * 1.05)]),
+        ),
+        y=alt.Y("expected_loss:Q", title=f"Expected loss ({ccy})"),
+        color=_color(),
+        order=alt.Order("leverage:Q"),
+        tooltip=tooltip,
+    )
+    labels = _label_leverages(data, "p_liquidation", "expected_loss")
+    text = title or f"Expected loss vs probability of liquidation: {position}"
+    return alt.layer(
+        base.mark_line(strokeWidth=1.5, opacity=0.5),
+        base.mark_circle(size=30, opacity=1),
+        *_halo_text(
+            alt.Chart(labels),
+            {"align": "left", "dx": 6, "dy": -7, "fontSize": _FONT, "fontWeight": 600},
+            {"x": "p_liquidation:Q", "y": "expected_loss:Q", "text": "label:N"},
+            _color(legend=False),
+        ),
+    ).properties(
+        width=width,
+        height=height,
+        title=_title(
+            text,
+            [
+                "Each point is one leverage (some labelled). Expected loss = P(liquidation) x "
+                "loss if liquidated:",
+                "isolated, the position's margin + PnL; cross, the whole cross equity.",
+                model,
+            ],
+        ),
+    )
+
+
+def capital_usage(
+    table: pd.DataFrame,
+    *,
+    currency: str | None = None,
+    title: str | None = None,
+    width: int = 460,
+    height: int = 110,
+) -> alt.LayerChart:
+    """Capital locked as margin vs free collateral, per mode (stacked horizontal bars).
+
+    One bar per mode: a segment per position's ``margin_locked`` (solid, the mode's colour,
+    outlined) then the account's ``free_collateral`` (pale). Taken from the per-position and
+    ``"(account)"`` rows of :func:`margin_kit.compare`'s table.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`margin_kit.compare`'s table (``position``, ``mode``, ``margin_locked``,
+        ``free_collateral``).
+    currency : str, optional
+        Settle currency; default ``table.attrs["settle_currency"]``, else inferred from the
+        symbols (``...USDT`` → USDT).
+    title : str, optional
+        Chart title; a default naming the position or table is used when None.
+    width, height : int
+        Pixels.
+
+    Returns
+    -------
+    altair.LayerChart
+    """
+    cols = ["position", "mode", "margin_locked", "free_collateral"]
+    table = _frame(table, "table", cols, "margin_kit.compare()")
+    ccy = _unit(currency, table, "settle_currency", _currency_from_symbols(table) or "")
+    ccy = ccy or "settle currency"
+    modes = _modes_in(table, "table")
+    rows = []
+    for mode in modes:
+        sub = table[table["mode"] == mode]
+        per_pos = sub[sub["position"] != ACCOUNT_ROW]
+        acct = sub[sub["position"] == ACCOUNT_ROW]
+        for _, r in per_pos.iterrows():
+            rows.append((mode, "locked", str(r["position"]), float(r["margin_locked"])))
+        free = acct["free_collateral"] if len(acct) else sub["free_collateral"].iloc[:1]
+        rows.append((mode, "free", "free collateral", float(free.iloc[0])))
+    data = pd.DataFrame(rows, columns=["mode", "kind", "part", "amount"])
+    data["total"] = data.groupby("mode")["amount"].transform("sum")
+    data["share"] = data["amount"] / data["total"]
+    data["order"] = np.arange(len(data))
+    fmt = _amount_format(data["amount"])
+    bars = (
+        alt.Chart(data)
+        .mark_bar(stroke="white", strokeWidth=1.5, height={"band": 0.7})
+        .encode(
+            y=alt.Y("mode:N", title=None, sort=modes, axis=alt.Axis(labelFontSize=12)),
+            x=alt.X(
+                "amount:Q",
+                title=f"Capital ({ccy})",
+                stack="zero",
+                # room on the right for the "locked · free" label
+                scale=alt.Scale(domain=[0, 1.45 * float(data["total"].max())], nice=False),
+            ),
+            color=_color(legend=False),
+            opacity=alt.Opacity(
+                "kind:N",
+                scale=alt.Scale(domain=["locked", "free"], range=[0.95, 0.3]),
+                legend=alt.Legend(
+                    orient="top",
+                    title=None,
+                    labelLimit=320,
+                    labelExpr="datum.label == 'locked' ? "
+                    "'margin locked (a segment per position)' : 'free collateral'",
+                ),
+            ),
+            order=alt.Order("order:Q"),
+            tooltip=[
+                alt.Tooltip("mode:N", title="Mode"),
+                alt.Tooltip("part:N", title="Part"),
+                alt.Tooltip("amount:Q", title=f"Amount ({ccy})", format=fmt),
+                alt.Tooltip("share:Q", title="Share of the bar", format=".1%"),
+            ],
+        )
+    )
+    totals = data.groupby("mode", sort=False)["amount"].sum().reset_index()
+
+    def _amt(v: float) -> str:
+        return f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.4g}"
+
+    totals["label"] = [
+        f"locked {_amt(data[(data['mode'] == m) & (data['kind'] == 'locked')]['amount'].sum())}"
+        f" · free {_amt(data[(data['mode'] == m) & (data['kind'] == 'free')]['amount'].sum())}"
+        for m in totals["mode"]
+    ]
+    labels = (
+        alt.Chart(totals)
+        .mark_text(align="left", dx=6, fontSize=_FONT, color=_GREY)
+        .encode(y=alt.Y("mode:N", sort=modes), x="amount:Q", text="label:N")
+    )
+    text = title or "Capital locked vs free collateral"
+    return alt.layer(bars, labels).properties(
+        width=width,
+        height=height,
+        title=_title(
+            text,
+            [
+                "Isolated: margin ring-fenced per position; the rest of the wallet is free.",
+                "Cross: initial margin at the mark; the rest of the cross equity is available.",
+            ],
+        ),
+    )
+
+
+def comparison(
+    table: pd.DataFrame,
+    *,
+    title: str | None = None,
+    width: int = 300,
+    height: int | None = None,
+) -> alt.HConcatChart:
+    """P(liquidation) and distance to liquidation by position, isolated and cross side by side.
+
+    Two panels sharing the position axis: bars of ``p_liquidation`` (percent, with a 95 %
+    interval of ``±1.96 p_stderr`` from the Monte Carlo) and of ``distance_pct``, one bar per
+    mode within each position. The ``"(account)"`` rows (probability of any liquidation) show in
+    the probability panel only.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`margin_kit.compare`'s table (``position``, ``mode``, ``p_liquidation``,
+        ``p_stderr``, ``distance_pct``, ``liquidation_price``, ``mark_price``,
+        ``expected_loss``).
+    title : str, optional
+        Chart title; a default naming the position or table is used when None.
+    width : int
+        Width of each panel, pixels.
+    height : int, optional
+        Default from the number of positions (40 px each).
+
+    Returns
+    -------
+    altair.HConcatChart
+    """
+    cols = [
+        "position",
+        "mode",
+        "p_liquidation",
+        "p_stderr",
+        "distance_pct",
+        "liquidation_price",
+        "mark_price",
+        "expected_loss",
+    ]
+    table = _frame(table, "table", cols, "margin_kit.compare()")
+    modes = _modes_in(table, "table")
+    data = table[cols].copy()
+    se = data["p_stderr"].fillna(0.0)
+    data["p_low"] = (data["p_liquidation"] - 1.96 * se).clip(lower=0.0)
+    data["p_high"] = (data["p_liquidation"] + 1.96 * se).clip(upper=1.0)
+    positions = list(dict.fromkeys(data["position"]))
+    order = [p for p in positions if p != ACCOUNT_ROW] + (
+        [ACCOUNT_ROW] if ACCOUNT_ROW in positions else []
+    )
+    h = height or max(120, 44 * len(order))
+    ccy = _currency_from_symbols(table[table["position"] != ACCOUNT_ROW]) or "settle currency"
+    fmt = _amount_format(data["expected_loss"])
+    tooltip = [
+        alt.Tooltip("position:N", title="Position"),
+        alt.Tooltip("mode:N", title="Mode"),
+        alt.Tooltip("p_liquidation:Q", title="P(liquidation)", format=".2%"),
+        alt.Tooltip("p_stderr:Q", title="Monte Carlo std. error", format=".3%"),
+        alt.Tooltip("distance_pct:Q", title="Distance from mark (%)", format=".2f"),
+        alt.Tooltip("liquidation_price:Q", title="Liquidation price", format=",.2f"),
+        alt.Tooltip("mark_price:Q", title="Mark price", format=",.2f"),
+        alt.Tooltip("expected_loss:Q", title=f"Expected loss ({ccy})", format=fmt),
+    ]
+    y = alt.Y(
+        "position:N",
+        sort=order,
+        title=None,
+        scale=alt.Scale(domain=order),
+        axis=alt.Axis(labelFontSize=12, labelExpr=f"datum.label == '{ACCOUNT_ROW}' ? "
+                      "'account (any)' : datum.label"),
+    )  # fmt: skip
+    y_off = alt.YOffset("mode:N", sort=modes, scale=alt.Scale(domain=modes, paddingInner=0.1))
+    p_max = min(1.0, max(0.05, float(data["p_high"].max())))
+    data["p_text"] = [f"{v:.1%}" for v in data["p_liquidation"]]
+    data["d_text"] = [f"{v:.1f} %" if np.isfinite(v) else "" for v in data["distance_pct"]]
+    base = alt.Chart(data).encode(y=y, yOffset=y_off)
+    label = {"align": "left", "dx": 4, "fontSize": 10, "baseline": "middle"}
+    prob = alt.layer(
+        base.mark_bar(height={"band": 1}).encode(
+            x=alt.X(
+                "p_liquidation:Q",
+                title="P(liquidation) (%)",
+                axis=alt.Axis(format=".0%"),
+                # room on the right for the value labels
+                scale=alt.Scale(domain=[0, p_max * 1.22], nice=False),
+            ),
+            color=_color(symbol="square"),
+            tooltip=tooltip,
+        ),
+        base.mark_rule(color="black", strokeWidth=1.2).encode(
+            x="p_low:Q", x2="p_high:Q", tooltip=tooltip
+        ),
+        base.mark_text(**label).encode(
+            x="p_high:Q", text="p_text:N", color=_color(legend=False), tooltip=tooltip
+        ),
+    ).properties(
+        width=width, height=h, title=alt.TitleParams("P(liquidation)", anchor="start", fontSize=12)
+    )
+    dist_data = data[data["position"] != ACCOUNT_ROW]
+    d_max = float(np.nanmax(dist_data["distance_pct"].to_numpy(dtype=float), initial=1.0))
+    dist_base = alt.Chart(dist_data).encode(
+        y=alt.Y("position:N", sort=order, title=None, axis=None, scale=alt.Scale(domain=order)),
+        yOffset=y_off,
+    )
+    dist = alt.layer(
+        dist_base.mark_bar(height={"band": 1}).encode(
+            x=alt.X(
+                "distance_pct:Q",
+                title="Distance to liquidation (% of mark)",
+                scale=alt.Scale(domain=[0, max(1.0, d_max) * 1.18], nice=False),
+            ),
+            color=_color(legend=False),
+            tooltip=tooltip,
+        ),
+        dist_base.mark_text(**label).encode(
+            x="distance_pct:Q", text="d_text:N", color=_color(legend=False), tooltip=tooltip
+        ),
+    ).properties(
+        width=width,
+        height=h,
+        title=alt.TitleParams("Distance to liquidation", anchor="start", fontSize=12),
+    )
+    text = title or "Isolated vs cross by position"
+    return alt.hconcat(prob, dist, spacing=16).properties(
+        title=_title(
+            text,
+            [
+                "P(liquidation): Monte Carlo estimate with its 95 % interval (black); cross "
+                "positions share one event.",
+                "Distance: adverse move from the mark to the liquidation price.",
+            ],
+        )
+    )
+
+
+def _short_unit(unit: str) -> str:
+    """The first word of a tier table's ``notional_unit`` (``"BTC (coin notional...)"`` → BTC)."""
+    return unit.split("(")[0].strip().split(" ")[0] if unit else ""
+
+
+def tier_ladder(
+    tiers: TierTable | pd.DataFrame,
+    *,
+    unit: str | None = None,
+    title: str | None = None,
+    width: int = 520,
+    height: int = 170,
+) -> alt.VConcatChart:
+    """The tier table as a step chart: maintenance margin rate and max leverage vs notional.
+
+    Two panels sharing a log notional axis: mmr (percent) and max leverage, each a step
+    function over ``floor <= N < cap``. A log axis cannot show 0, so the first tier is drawn
+    from a tenth of its cap (its tooltip still says 0).
+
+    Parameters
+    ----------
+    tiers : TierTable or DataFrame
+        A table, or its :meth:`~margin_kit.tiers.TierTable.to_frame` (``floor``, ``cap``,
+        ``max_leverage``, ``mmr``, ``maint_amount``).
+    unit : str, optional
+        Notional unit; default the table's ``notional_unit`` (first word).
+    title : str, optional
+        Chart title; a default naming the position or table is used when None.
+    width, height : int
+        Size of each panel, pixels.
+
+    Returns
+    -------
+    altair.VConcatChart
+    """
+    symbol = ""
+    if isinstance(tiers, TierTable):
+        unit = unit or _short_unit(tiers.notional_unit)
+        symbol = tiers.symbol
+        frame = tiers.to_frame()
+    else:
+        frame = tiers
+    cols = ["floor", "cap", "max_leverage", "mmr", "maint_amount"]
+    frame = _frame(frame, "tiers", cols, "TierTable.to_frame()")
+    unit = unit or "notional units"
+    data = frame[cols].reset_index(drop=True).copy()
+    data["tier"] = np.arange(1, len(data) + 1)
+    data["start"] = data["floor"].where(data["floor"] > 0, data["cap"] / 10.0)
+    data["mmr_pct"] = 100.0 * data["mmr"]
+    # one extra point at the last cap closes the last step
+    last = data.iloc[[-1]].assign(start=data["cap"].iloc[-1])
+    steps = pd.concat([data, last], ignore_index=True)
+    tooltip = [
+        alt.Tooltip("tier:Q", title="Tier", format="d"),
+        alt.Tooltip("floor:Q", title=f"From ({unit})", format=",.0f"),
+        alt.Tooltip("cap:Q", title=f"Below ({unit})", format=",.0f"),
+        alt.Tooltip("mmr_pct:Q", title="Maintenance margin rate (%)", format=".3g"),
+        alt.Tooltip("max_leverage:Q", title="Max leverage (x)", format="g"),
+        alt.Tooltip("maint_amount:Q", title=f"Maintenance amount ({unit})", format=",.2f"),
+    ]
+    x_lo, x_hi = float(data["start"].min()), float(data["cap"].max())
+    decades = [
+        10.0**k for k in range(int(np.floor(np.log10(x_lo))), int(np.ceil(np.log10(x_hi))) + 1)
+    ]
+    x = alt.X(
+        "start:Q",
+        title=f"Position notional ({unit}, log scale)",
+        scale=alt.Scale(type="log", domain=[x_lo, x_hi], nice=False),
+        # grid at powers of ten only; "1B" rather than d3's "1G"
+        axis=alt.Axis(
+            values=[d for d in decades if x_lo <= d <= x_hi],
+            labelExpr="replace(format(datum.value, '~s'), 'G', 'B')",
+        ),
+    )
+    mmr_lo, mmr_hi = float(data["mmr_pct"].min()), float(data["mmr_pct"].max())
+    mmr_ticks = [v for v in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
+                 if mmr_lo / 1.5 <= v <= mmr_hi * 1.5]  # fmt: skip
+    y_axes = {
+        "mmr_pct": alt.Y(
+            "mmr_pct:Q",
+            title="Maintenance margin rate (%, log scale)",
+            scale=alt.Scale(type="log", domain=[mmr_lo / 1.3, mmr_hi * 1.3], nice=False)
+            if mmr_lo > 0
+            else alt.Scale(),
+            axis=alt.Axis(values=mmr_ticks, format="~g") if mmr_lo > 0 else alt.Axis(),
+        ),
+        "max_leverage": alt.Y(
+            "max_leverage:Q", title="Max leverage (x)", scale=alt.Scale(zero=True)
+        ),
+    }
+    panels = []
+    for field, name in (("mmr_pct", "Maintenance margin rate"), ("max_leverage", "Max leverage")):
+        base = alt.Chart(steps).encode(x=x, y=y_axes[field])
+        panel = alt.layer(
+            base.mark_line(interpolate="step-after", strokeWidth=2.2, color=_FAN),
+            alt.Chart(data)
+            .mark_point(filled=True, size=45, color=_FAN, opacity=1)
+            .encode(x="start:Q", y=f"{field}:Q", tooltip=tooltip),
+        ).properties(
+            width=width, height=height, title=alt.TitleParams(name, anchor="start", fontSize=12)
+        )
+        panels.append(panel)
+    text = title or f"Tier ladder{': ' + symbol if symbol else ''}"
+    return alt.vconcat(*panels, spacing=12).properties(
+        title=_title(
+            text,
+            "Larger positions pay a higher maintenance rate and may use less leverage "
+            "(points mark where each tier starts).",
+        )
+    )
+
+
+def _barrier_frame(barriers: Any) -> pd.DataFrame:
+    if barriers is None:
+        return pd.DataFrame(columns=["mode", "liquidation_price"])
+    if isinstance(barriers, pd.DataFrame):
+        frame = barriers
+        if "mode" not in frame.columns and frame.index.name == "mode":
+            frame = frame.reset_index()
+        frame = _frame(frame, "barriers", ["mode", "liquidation_price"], "price_levels()")
+        frame = frame[["mode", "liquidation_price"]]
+    elif isinstance(barriers, Mapping):
+        frame = pd.DataFrame(
+            {"mode": list(barriers), "liquidation_price": [float(v) for v in barriers.values()]}
+        )
+    else:
+        raise InputError("barriers", type(barriers).__name__, "a mapping mode -> price or a frame")
+    if len(frame):
+        _modes_in(frame, "barriers")
+    return frame[np.isfinite(frame["liquidation_price"].astype(float))].reset_index(drop=True)
+
+
+def path_fan(
+    fan: pd.DataFrame,
+    barriers: Mapping[str, float] | pd.DataFrame | None = None,
+    *,
+    price_unit: str | None = None,
+    title: str | None = None,
+    width: int = 560,
+    height: int = 320,
+) -> alt.LayerChart:
+    """Monte Carlo fan: quantile bands, median, sample paths and liquidation prices per mode.
+
+    Parameters
+    ----------
+    fan : DataFrame
+        :func:`margin_kit.risk.fan_frame` (``time_days``, ``kind``, ``series``, ``quantile``,
+        ``price``); bands are drawn between symmetric quantiles (5-95 %, 25-75 %), the middle
+        one (median) as a line.
+    barriers : mapping or DataFrame, optional
+        Liquidation price per mode (``{"isolated": 54_000, "cross": 30_000}``), or a frame with
+        ``mode`` and ``liquidation_price`` (one row per mode, e.g. one position's rows of
+        :func:`margin_kit.compare`'s table); drawn as horizontal rules in the mode's colour.
+        NaN: no rule.
+    price_unit : str, optional
+        Unit of the price axis; default ``barriers.attrs["price_unit"]`` (a
+        :func:`margin_kit.compare.price_levels` frame carries it), else ``fan.attrs``.
+    title : str, optional
+        Chart title; a default naming the position or table is used when None.
+    width, height : int
+        Pixels.
+
+    Returns
+    -------
+    altair.LayerChart
+    """
+    cols = ["time_days", "kind", "series", "quantile", "price"]
+    fan = _frame(fan, "fan", cols, "margin_kit.risk.fan_frame()")
+    unit = price_unit or (
+        barriers.attrs.get("price_unit") if isinstance(barriers, pd.DataFrame) else None
+    )
+    unit = unit or _unit(None, fan, "price_unit", "quote currency")
+    q = fan[fan["kind"] == "quantile"]
+    paths = fan[fan["kind"] == "path"]
+    if q.empty:
+        raise InputError("fan.kind", sorted(set(fan["kind"])), "rows of kind 'quantile'")
+    wide = q.pivot_table(index="time_days", columns="quantile", values="price").sort_index()
+    levels = list(wide.columns)
+    # keep the embedded data small: at most 250 times
+    step = max(1, int(np.ceil(len(wide) / 250)))
+    keep_t = wide.index[::step].union(wide.index[-1:])
+    wide = wide.loc[keep_t]
+    paths = paths[paths["time_days"].isin(keep_t)]
+    bands = []
+    for i in range(len(levels) // 2):
+        lo, hi = levels[i], levels[-1 - i]
+        bands.append(
+            pd.DataFrame(
+                {
+                    "time_days": wide.index,
+                    "low": wide[lo].to_numpy(),
+                    "high": wide[hi].to_numpy(),
+                    "band": f"{100 * lo:g}-{100 * hi:g} %",
+                }
+            )
+        )
+    band_data = pd.concat(bands, ignore_index=True) if bands else None
+    median = None
+    if len(levels) % 2:
+        mid = levels[len(levels) // 2]
+        median = pd.DataFrame(
+            {
+                "time_days": wide.index,
+                "price": wide[mid].to_numpy(),
+                "series": f"{100 * mid:g} % quantile",
+            }
+        )
+    bar = _barrier_frame(barriers)
+    prices = np.concatenate(
+        [
+            q["price"].to_numpy(),
+            paths["price"].to_numpy(),
+            bar["liquidation_price"].to_numpy(dtype=float),
+        ]
+    )
+    pad = 0.04 * (prices.max() - prices.min() or prices.max())
+    y_scale = alt.Scale(domain=[prices.min() - pad, prices.max() + pad], zero=False, nice=False)
+    y = alt.Y("price:Q", title=f"Price ({unit})", scale=y_scale)
+    x = alt.X(
+        "time_days:Q",
+        title="Days from now",
+        scale=alt.Scale(domain=[0, float(wide.index.max())], nice=False),
+    )
+    layers: list[alt.Chart] = []
+    if band_data is not None:
+        opac = {b: 0.16 + 0.14 * i for i, b in enumerate(dict.fromkeys(band_data["band"]))}
+        layers.append(
+            alt.Chart(band_data)
+            .mark_area(color=_FAN)
+            .encode(
+                x=x,
+                y=alt.Y("low:Q", title=f"Price ({unit})", scale=y_scale),
+                y2="high:Q",
+                opacity=alt.Opacity(
+                    "band:N",
+                    scale=alt.Scale(domain=list(opac), range=list(opac.values())),
+                    legend=alt.Legend(title="Simulated range", orient="top-left"),
+                ),
+                tooltip=[
+                    alt.Tooltip("band:N", title="Quantile band"),
+                    alt.Tooltip("time_days:Q", title="Day", format=".1f"),
+                    alt.Tooltip("low:Q", title=f"Low ({unit})", format=",.2f"),
+                    alt.Tooltip("high:Q", title=f"High ({unit})", format=",.2f"),
+                ],
+            )
+        )
+    if not paths.empty:
+        layers.append(
+            alt.Chart(paths)
+            .mark_line(strokeWidth=0.7, opacity=0.35, color=_FAN)
+            .encode(
+                x=x,
+                y=y,
+                detail="series:N",
+                tooltip=[
+                    alt.Tooltip("series:N", title="Sample"),
+                    alt.Tooltip("time_days:Q", title="Day", format=".1f"),
+                    alt.Tooltip("price:Q", title=f"Price ({unit})", format=",.2f"),
+                ],
+            )
+        )
+    if median is not None:
+        layers.append(
+            alt.Chart(median)
+            .mark_line(strokeWidth=2, color="black")
+            .encode(
+                x=x,
+                y=y,
+                tooltip=[
+                    alt.Tooltip("series:N", title="Line"),
+                    alt.Tooltip("time_days:Q", title="Day", format=".1f"),
+                    alt.Tooltip("price:Q", title=f"Price ({unit})", format=",.2f"),
+                ],
+            )
+        )
+    if len(bar):
+        labels = zip(bar["mode"], bar["liquidation_price"], strict=True)
+        bar = bar.assign(label=[f"{m} liquidation {_price(v)}" for m, v in labels])
+        tip = [
+            alt.Tooltip("mode:N", title="Mode"),
+            alt.Tooltip("liquidation_price:Q", title=f"Liquidation ({unit})", format=",.2f"),
+        ]
+        layers += [
+            alt.Chart(bar)
+            .mark_rule(strokeWidth=2, strokeDash=[7, 3])
+            .encode(y="liquidation_price:Q", color=_color(symbol="stroke"), tooltip=tip),
+            alt.Chart(bar)
+            .mark_text(align="right", dy=-7, fontSize=_FONT, fontWeight=600)
+            .encode(
+                x=alt.value(width - 4),
+                y="liquidation_price:Q",
+                text="label:N",
+                color=_color(legend=False),
+                tooltip=tip,
+            ),
+        ]
+    n_paths = _attr(fan, "paths")
+    n_samples = paths["series"].nunique()
+    sub = [
+        f"Shaded: quantile bands over {n_paths:,} simulated paths"
+        if n_paths
+        else "Shaded: quantile bands of the simulated paths",
+        f"black: median; thin: {n_samples} sample paths; dashed: liquidation price per mode.",
+    ]
+    text = title or "Simulated price paths"
+    return alt.layer(*layers).properties(
+        width=width, height=height, title=_title(text, ["; ".join(sub)])
+    )
+
+
+def replay_equity(
+    result: ReplayResult,
+    *,
+    path: int = 0,
+    currency: str | None = None,
+    title: str | None = None,
+    width: int = 560,
+    height: int = 300,
+) -> alt.LayerChart:
+    """Equity on one replayed path per mode, with margin calls and liquidations as points.
+
+    Parameters
+    ----------
+    result : ReplayResult
+        From :func:`margin_kit.engine.replay`.
+    path : int, default 0
+        Which path.
+    currency : str, optional
+        Settle currency for the axis.
+    title : str, optional
+        Chart title; a default naming the position or table is used when None.
+    width, height : int
+        Pixels.
+
+    Returns
+    -------
+    altair.LayerChart
+        Lines from :meth:`ReplayResult.equity_frame` (long series thinned to at most 1500 steps
+        per mode, every step with an event kept); events as points (shape by event, colour by
+        mode) with tooltips (time, position, event, price, fill price, loss).
+    """
+    if not isinstance(result, ReplayResult):
+        raise InputError("result", type(result).__name__, "a ReplayResult (engine.replay())")
+    ccy = currency or "settle currency"
+    eq = result.equity_frame(path)
+    events = result.events
+    events = events[events["path"] == path]
+    keep = eq["step"].isin(events["step"])
+    n = int(eq["step"].max()) + 1
+    stride = max(1, int(np.ceil(n / 1500)))
+    keep |= (eq["step"] % stride == 0) | (eq["step"] == n - 1)
+    eq = eq[keep].reset_index(drop=True)
+    temporal = pd.api.types.is_datetime64_any_dtype(eq["time"])
+    if temporal:
+        x = alt.X("time:T", title="Date")
+        x_tip = alt.Tooltip("time:T", title="Date", format="%Y-%m-%d %H:%M")
+    else:
+        eq["time"] = eq["step"]
+        x = alt.X("time:Q", title="Step")
+        x_tip = alt.Tooltip("time:Q", title="Step", format="d")
+    fmt = _amount_format(eq["equity"])
+    lines = (
+        alt.Chart(eq)
+        .mark_line(strokeWidth=2)
+        .encode(
+            x=x,
+            y=alt.Y("equity:Q", title=f"Account equity ({ccy})"),
+            color=_color(symbol="stroke"),
+            tooltip=[
+                alt.Tooltip("mode:N", title="Mode"),
+                x_tip,
+                alt.Tooltip("equity:Q", title=f"Equity ({ccy})", format=fmt),
+            ],
+        )
+    )
+    layers: list[alt.Chart] = [lines]
+    if len(events):
+        at = result.equity_frame(path)[["step", "mode", "equity"]]
+        ev = events.merge(at, on=["step", "mode"], how="left")
+        ev = ev.assign(time=ev["time"] if temporal else ev["step"], event=ev["event"].astype(str))
+        ev = ev[
+            [
+                "time",
+                "step",
+                "mode",
+                "position",
+                "event",
+                "price",
+                "fill_price",
+                "loss",
+                "margin_ratio",
+                "equity",
+            ]
+        ]
+        ev["what"] = ev["event"].str.replace("_", " ")
+        ev_tip = [
+            alt.Tooltip("what:N", title="Event"),
+            alt.Tooltip("mode:N", title="Mode"),
+            alt.Tooltip("position:N", title="Position"),
+            x_tip,
+            alt.Tooltip("price:Q", title="Checked price", format=",.2f"),
+            alt.Tooltip("fill_price:Q", title="Fill price", format=",.2f"),
+            alt.Tooltip("loss:Q", title=f"Loss ({ccy})", format=fmt),
+            alt.Tooltip("margin_ratio:Q", title="Margin ratio", format=".1%"),
+            alt.Tooltip("equity:Q", title=f"Equity after ({ccy})", format=fmt),
+        ]
+        calls = ev[ev["event"] == "margin_call"]
+        if len(calls):
+            # margin calls as dashed vertical rules: a liquidation often follows at the same step
+            layers.append(
+                alt.Chart(calls)
+                .mark_rule(strokeWidth=1.3, opacity=0.75)
+                .encode(
+                    x=x,
+                    color=_color(legend=False),
+                    strokeDash=alt.StrokeDash(
+                        "what:N",
+                        scale=alt.Scale(domain=["margin call"], range=[[4, 3]]),
+                        legend=alt.Legend(orient="top", title=None, symbolStrokeColor=_GREY),
+                    ),
+                    tooltip=ev_tip,
+                ),
+            )
+        liqs = ev[ev["event"] != "margin_call"]
+        if len(liqs):
+            present = [e.replace("_", " ") for e in _EVENT_SHAPES if e in set(liqs["event"])]
+            shapes = {k.replace("_", " "): v for k, v in _EVENT_SHAPES.items()}
+            layers.append(
+                alt.Chart(liqs)
+                .mark_point(size=120, filled=True, strokeWidth=1.2, stroke="black", opacity=1)
+                .encode(
+                    x=x,
+                    y="equity:Q",
+                    color=_color(),
+                    shape=alt.Shape(
+                        "what:N",
+                        scale=alt.Scale(domain=present, range=[shapes[e] for e in present]),
+                        legend=alt.Legend(orient="top", title=None),
+                    ),
+                    tooltip=ev_tip,
+                )
+            )
+    n_liq = int(events["event"].isin(["liquidation", "partial_liquidation"]).sum())
+    n_call = int((events["event"] == "margin_call").sum())
+    text = title or "Replay: account equity by margin mode"
+    sub = (
+        f"Path {path}: {n_call} margin call(s) (dashed), {n_liq} liquidation(s) (marked) over "
+        "all modes; equity at each close, after events."
+    )
+    return alt.layer(*layers).properties(width=width, height=height, title=_title(text, sub))
+
+
+# ----------------------------------------------------------------------------- rendering
+def offline_renderer(spec: dict, **metadata: Any) -> dict:
+    """Altair renderer ``"margin_kit"``: a chart as HTML that needs no network.
+
+    The output is a ``<div>`` and a script wrapped in a function (no top-level ``const``, so any
+    number of charts share a page) that waits for ``window.vegaEmbed`` and embeds the spec. The
+    page must provide vega-embed once: ``margin-kit export`` inlines :func:`vega_bundle`.
+
+    Parameters
+    ----------
+    spec : dict
+        The Vega-Lite spec (altair passes it).
+    **metadata
+        ``embed_options`` and the other options altair forwards to
+        :func:`altair.utils.mimebundle.spec_to_mimebundle`.
+
+    Returns
+    -------
+    dict
+        A mimebundle ``{"text/html": ...}``.
+    """
+    return spec_to_mimebundle(
+        spec,
+        format="html",
+        mode="vega-lite",
+        template=_CHART_TEMPLATE,
+        vega_version=VEGA_VERSION,
+        vegaembed_version=VEGAEMBED_VERSION,
+        vegalite_version=VEGALITE_VERSION,
+        output_div=f"mk-{uuid.uuid4().hex}",
+        **metadata,
+    )
+
+
+def render_mode() -> str:
+    """``"static"`` if the environment variable ``MARGIN_KIT_RENDER`` says so, else ``"live"``."""
+    return "static" if os.environ.get(RENDER_ENV, "").strip().lower() == "static" else "live"
+
+
+def setup(mode: str | None = None) -> str:
+    """Enable the renderer for ``mode`` (default :func:`render_mode`); notebooks call it first.
+
+    ``"live"``: ``alt.renderers.enable("jupyter", offline=True)`` (JupyterChart widgets, their
+    JavaScript from vl-convert: no CDN). ``"static"``: the ``"margin_kit"`` renderer
+    (:func:`offline_renderer`) with ``actions=False`` (no menu linking to the online editor).
+
+    Returns
+    -------
+    str
+        The mode enabled.
+
+    Raises
+    ------
+    InputError
+        A mode other than ``"live"`` or ``"static"``.
+    """
+    mode = render_mode() if mode is None else mode
+    if mode == "static":
+        alt.renderers.enable("margin_kit", embed_options={"actions": False})
+    elif mode == "live":
+        alt.renderers.enable("jupyter", offline=True)
+    else:
+        raise InputError("mode", mode, "'live', 'static' or None (from MARGIN_KIT_RENDER)")
+    return mode
+
+
+@functools.lru_cache(maxsize=1)
+def vega_bundle() -> str:
+    """vega, vega-lite and vega-embed as one script to inline once in a page (cached).
+
+    :func:`vl_convert.javascript_bundle` for altair's Vega-Lite version (major.minor), wrapped in
+    a function so its top-level declarations do not leak; it sets ``window.vegaEmbed``.
+    """
+    import vl_convert
+
+    vl_version = ".".join(VEGALITE_VERSION.split(".")[:2])
+    return "(function(){\n" + vl_convert.javascript_bundle(vl_version=vl_version) + "\n})();"

@@ -1,0 +1,440 @@
+"""Charts: valid Vega-Lite, titled, with units, tooltips and mode colours, data from the frames.
+
+Each builder is run on real inputs (the default scenario, the shipped exchange tiers, a GBM
+fan, a replay) and its spec is checked by altair's own validation and by reading the values
+back out of the spec: the rule drawn at the liquidation price sits where the account says.
+Every chart is rendered to PNG with vl-convert, and the offline renderer is rendered in
+chromium from a page holding only the inlined bundle (no network).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import pytest
+import vl_convert as vlc
+
+import margin_kit as mk
+from margin_kit import InputError, charts, exchanges, scenario
+from margin_kit.compare import leverage_sweep, price_levels, price_sweep
+from margin_kit.engine import replay
+from margin_kit.risk import GBM, CorrelatedGBM, fan_frame
+
+HORIZON = 30 / 365
+
+
+# ----------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def account() -> mk.Account:
+    return scenario.load(scenario.default_path()).account
+
+
+@pytest.fixture(scope="module")
+def sweep(account: mk.Account) -> pd.DataFrame:
+    return leverage_sweep(account, "ETH short", vol=0.6, horizon=HORIZON)
+
+
+@pytest.fixture(scope="module")
+def table(account: mk.Account) -> pd.DataFrame:
+    model = CorrelatedGBM(
+        vols=[0.6, 0.8], corr=[[1, 0.8], [0.8, 1]], symbols=("BTCUSDT", "ETHUSDT")
+    )
+    return mk.compare(account, model, HORIZON, paths=2_000, steps=30, seed=1)
+
+
+@pytest.fixture(scope="module")
+def replayed(account: mk.Account) -> mk.engine.ReplayResult:
+    btc = GBM(0.9).simulate(61_000, 60 / 365, 60, 3, seed=4)
+    return replay(account, {"BTCUSDT": btc, "ETHUSDT": np.full(61, 2950.0)})
+
+
+@pytest.fixture(scope="module")
+def built(account, sweep, table, replayed) -> dict[str, Any]:
+    """Every builder once, on real inputs."""
+    fan = fan_frame(GBM(0.6), 2950.0, HORIZON, paths=1_000, seed=2)
+    return {
+        "equity_vs_price": charts.equity_vs_price(price_sweep(account, "ETH short")),
+        "liquidation_vs_leverage": charts.liquidation_vs_leverage(sweep),
+        "probability_vs_leverage": charts.probability_vs_leverage(sweep),
+        "loss_frontier": charts.loss_frontier(sweep),
+        "capital_usage": charts.capital_usage(table),
+        "comparison": charts.comparison(table),
+        "tier_ladder": charts.tier_ladder(exchanges.get("binance-usdm").market("BTCUSDT").tiers),
+        "path_fan": charts.path_fan(fan, price_levels(account, "ETH short"), price_unit="USDT"),
+        "replay_equity": charts.replay_equity(replayed, currency="USDT"),
+    }
+
+
+# ----------------------------------------------------------------------------- spec walking
+def walk(node: Any) -> Iterator[dict]:
+    """Every dict in a spec, depth first."""
+    if isinstance(node, dict):
+        yield node
+        for v in node.values():
+            yield from walk(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from walk(v)
+
+
+def encodings(spec: dict) -> Iterator[tuple[str, dict]]:
+    for d in walk(spec):
+        enc = d.get("encoding")
+        if isinstance(enc, dict):
+            yield from enc.items()
+
+
+def axis_titles(spec: dict) -> list[str]:
+    return [
+        ch["title"]
+        for name, ch in encodings(spec)
+        if name in ("x", "y") and isinstance(ch, dict) and isinstance(ch.get("title"), str)
+    ]
+
+
+def datasets(spec: dict) -> dict[str, list[dict]]:
+    return spec.get("datasets", {})
+
+
+def rows_with(spec: dict, **match: Any) -> list[dict]:
+    """Rows of any embedded dataset whose fields equal ``match``."""
+    return [
+        row
+        for rows in datasets(spec).values()
+        for row in rows
+        if all(row.get(k) == v for k, v in match.items())
+    ]
+
+
+UNITS = {
+    "equity_vs_price": ["ETHUSDT price (USDT)", "Amount (USDT)"],
+    "liquidation_vs_leverage": ["Leverage (x)", "Liquidation price (USDT)"],
+    "probability_vs_leverage": ["Leverage (x)", "P(liquidation within 30 days) (%)"],
+    "loss_frontier": ["P(liquidation within 30 days) (%)", "Expected loss (USDT)"],
+    "capital_usage": ["Capital (USDT)"],
+    "comparison": ["P(liquidation) (%)", "Distance to liquidation (% of mark)"],
+    "tier_ladder": ["Position notional (USDT, log scale)", "Max leverage (x)"],
+    "path_fan": ["Days from now", "Price (USDT)"],
+    "replay_equity": ["Account equity (USDT)"],
+}
+NAMES = list(UNITS)
+
+
+# ----------------------------------------------------------------------------- contract
+def test_mode_colors_are_the_contract() -> None:
+    assert set(charts.MODE_COLORS) == {"isolated", "cross"}
+    scale = charts.mode_scale().to_dict()
+    assert scale == {
+        "domain": list(charts.MODE_COLORS),
+        "range": list(charts.MODE_COLORS.values()),
+    }
+    assert len(set(charts.MODE_COLORS.values())) == 2
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_chart_is_valid_vega_lite(built: dict, name: str) -> None:
+    chart = built[name]
+    spec = chart.to_dict()  # validates against the Vega-Lite schema
+    assert spec["$schema"].endswith(".json")
+    again = type(chart).from_dict(spec)  # and back: validated again
+    assert again.to_dict() == spec
+    json.loads(chart.to_json())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_chart_has_title_units_and_tooltips(built: dict, name: str) -> None:
+    spec = built[name].to_dict()
+    title = spec["title"]
+    assert isinstance(title, dict) and title["text"].strip()
+    titles = axis_titles(spec)
+    for unit in UNITS[name]:
+        assert unit in titles, (unit, titles)
+    tooltips = [ch for n, ch in encodings(spec) if n == "tooltip" and isinstance(ch, list)]
+    assert tooltips, "no tooltips"
+    formatted = [t for tips in tooltips for t in tips if t.get("type") == "quantitative"]
+    assert formatted and all("format" in t for t in formatted)
+    rows = sum(len(r) for r in datasets(spec).values())
+    assert 0 < rows <= 5_000
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "tier_ladder"])
+def test_modes_coloured_with_mode_colors(built: dict, name: str) -> None:
+    spec = built[name].to_dict()
+    colours = [
+        ch
+        for n, ch in encodings(spec)
+        if n == "color" and isinstance(ch, dict) and ch.get("field") == "mode"
+    ]
+    # conditional colours carry the field definition inside the condition
+    colours += [
+        ch["condition"]
+        for n, ch in encodings(spec)
+        if n == "color" and isinstance(ch, dict) and isinstance(ch.get("condition"), dict)
+        and ch["condition"].get("field") == "mode"
+    ]  # fmt: skip
+    assert colours
+    for ch in colours:
+        assert ch["scale"]["domain"] == list(charts.MODE_COLORS)
+        assert ch["scale"]["range"] == list(charts.MODE_COLORS.values())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_chart_renders_to_png(built: dict, name: str, tmp_path) -> None:
+    png = vlc.vegalite_to_png(built[name].to_json())
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    (tmp_path / f"{name}.png").write_bytes(png)
+
+
+# ----------------------------------------------------------------------------- data in the spec
+def test_equity_rules_sit_at_the_accounts_prices(account: mk.Account) -> None:
+    spec = charts.equity_vs_price(price_sweep(account, "ETH short")).to_dict()
+    # independent path: the account's own evaluators, each mode built with with_mode()
+    for mode in ("isolated", "cross"):
+        want = account.with_mode(mode).liquidation_prices().loc["ETH short"]
+        liq = rows_with(spec, level="liquidation", mode=mode)
+        bk = rows_with(spec, level="bankruptcy", mode=mode)
+        assert len(liq) == 1 and len(bk) == 1
+        assert liq[0]["price"] == pytest.approx(want["liquidation_price"], rel=1e-9)
+        assert bk[0]["price"] == pytest.approx(want["bankruptcy_price"], rel=1e-9)
+        assert liq[0]["text"].startswith("liquidation 3,137" if mode == "isolated" else
+                                         "liquidation 5,032")  # fmt: skip
+
+
+def test_equity_curves_in_spec_are_the_frame(account: mk.Account) -> None:
+    sweep = price_sweep(account, "BTC long", n=50)
+    spec = charts.equity_vs_price(sweep).to_dict()
+    for mode in ("isolated", "cross"):
+        got = pd.DataFrame(rows_with(spec, mode=mode, quantity="equity"))
+        want = sweep[(sweep["mode"] == mode) & (sweep["quantity"] == "equity")]
+        np.testing.assert_allclose(got["value"], want["value"], rtol=1e-12)
+    # cross: the BTC hedge offsets the long, so the panel says there is no liquidation price
+    notes = rows_with(spec, mode="cross")
+    assert any(str(r.get("note", "")).startswith("no liquidation price") for r in notes)
+
+
+def test_leverage_charts_carry_the_sweep(sweep: pd.DataFrame) -> None:
+    spec = charts.liquidation_vs_leverage(sweep).to_dict()
+    for mode in ("isolated", "cross"):
+        got = pd.DataFrame([r for r in rows_with(spec, mode=mode) if "leverage" in r
+                            and "liquidation_price" in r and "distance_pct" in r])  # fmt: skip
+        want = sweep[sweep["mode"] == mode]
+        np.testing.assert_allclose(got["leverage"], want["leverage"])
+        np.testing.assert_allclose(got["liquidation_price"], want["liquidation_price"])
+    # the cross line is flat and labelled so
+    assert any(
+        str(r.get("note", "")).startswith("cross: 5,032.76 at every leverage")
+        for r in rows_with(spec, mode="cross")
+    )
+    spec = charts.loss_frontier(sweep).to_dict()
+    got = pd.DataFrame([r for r in rows_with(spec, mode="isolated") if "expected_loss" in r
+                        and "label" not in r])  # fmt: skip
+    want = sweep[sweep["mode"] == "isolated"]
+    np.testing.assert_allclose(got["expected_loss"], want["expected_loss"])
+    np.testing.assert_allclose(got["p_liquidation"], want["p_liquidation"])
+
+
+def test_capital_usage_adds_up_to_the_table(table: pd.DataFrame) -> None:
+    spec = charts.capital_usage(table).to_dict()
+    for mode in ("isolated", "cross"):
+        parts = [r for r in rows_with(spec, mode=mode) if "kind" in r]
+        acct = table[(table["mode"] == mode) & (table["position"] == "(account)")].iloc[0]
+        locked = sum(r["amount"] for r in parts if r["kind"] == "locked")
+        free = sum(r["amount"] for r in parts if r["kind"] == "free")
+        assert locked == pytest.approx(acct["margin_locked"], rel=1e-12)
+        assert free == pytest.approx(acct["free_collateral"], rel=1e-12)
+
+
+def test_tier_ladder_steps_are_the_table() -> None:
+    tiers = exchanges.get("binance-usdm").market("BTCUSDT").tiers
+    spec = charts.tier_ladder(tiers.to_frame(), unit="USDT").to_dict()
+    points = [r for rows in datasets(spec).values() for r in rows if "tier" in r]
+    by_tier = {r["tier"]: r for r in points}
+    frame = tiers.to_frame()
+    assert sorted(by_tier) == list(frame.index)
+    for k, row in frame.iterrows():
+        assert by_tier[k]["mmr_pct"] == pytest.approx(100 * row["mmr"])
+        assert by_tier[k]["max_leverage"] == row["max_leverage"]
+        assert by_tier[k]["floor"] == row["floor"]
+    x = next(ch for n, ch in encodings(spec) if n == "x" and isinstance(ch, dict) and "scale" in ch)
+    assert x["scale"]["type"] == "log"
+
+
+def test_path_fan_bands_and_barriers(account: mk.Account) -> None:
+    fan = fan_frame(GBM(0.6), 2950.0, HORIZON, paths=500, seed=3)
+    levels = price_levels(account, "ETH short")
+    spec = charts.path_fan(fan, levels, price_unit="USDT").to_dict()
+    bands = [r for rows in datasets(spec).values() for r in rows if "band" in r]
+    assert {r["band"] for r in bands} == {"5-95 %", "25-75 %"}
+    q = fan[fan["kind"] == "quantile"].pivot_table(
+        index="time_days", columns="quantile", values="price"
+    )
+    for r in bands:
+        lo, hi = (0.05, 0.95) if r["band"] == "5-95 %" else (0.25, 0.75)
+        assert r["low"] == pytest.approx(q.loc[r["time_days"], lo])
+        assert r["high"] == pytest.approx(q.loc[r["time_days"], hi])
+    rules = [r for rows in datasets(spec).values() for r in rows if "liquidation_price" in r]
+    assert {r["mode"]: r["liquidation_price"] for r in rules} == pytest.approx(
+        levels["liquidation_price"].to_dict()
+    )
+    # a mapping works too, and NaN draws no rule
+    spec = charts.path_fan(fan, {"isolated": 3100.0, "cross": float("nan")}).to_dict()
+    rules = [r for rows in datasets(spec).values() for r in rows if "liquidation_price" in r]
+    assert {r["mode"] for r in rules} == {"isolated"}
+
+
+def test_replay_events_marked_on_the_curves(replayed) -> None:
+    for path in range(3):
+        spec = charts.replay_equity(replayed, path=path, currency="USDT").to_dict()
+        events = replayed.events[replayed.events["path"] == path]
+        marked = [r for rows in datasets(spec).values() for r in rows if "what" in r]
+        assert len(marked) == len(events)
+        eq = replayed.equity_frame(path)
+        for r in marked:
+            want = eq[(eq["step"] == r["step"]) & (eq["mode"] == r["mode"])]["equity"].item()
+            assert r["equity"] == pytest.approx(want)
+
+
+def test_replay_long_series_thinned_but_events_kept(account: mk.Account) -> None:
+    steps = 6_000
+    btc = GBM(0.5).simulate(61_000, steps / 365, steps - 1, 1, seed=9)[0]
+    res = replay(account, {"BTCUSDT": btc, "ETHUSDT": np.full(steps, 2950.0)})
+    spec = charts.replay_equity(res, currency="USDT").to_dict()
+    for rows in datasets(spec).values():
+        assert len(rows) <= 5_000
+    lines = [
+        r for rows in datasets(spec).values() for r in rows if "equity" in r and "what" not in r
+    ]
+    kept = {r["step"] for r in lines}
+    assert set(res.events["step"]) <= kept and steps - 1 in kept
+
+
+# ----------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    ("builder", "source", "column"),
+    [
+        (charts.equity_vs_price, "price", "quantity"),
+        (charts.liquidation_vs_leverage, "sweep", "liquidation_price"),
+        (charts.probability_vs_leverage, "sweep", "p_liquidation"),
+        (charts.loss_frontier, "sweep", "expected_loss"),
+        (charts.capital_usage, "table", "free_collateral"),
+        (charts.comparison, "table", "p_stderr"),
+        (charts.tier_ladder, "tiers", "mmr"),
+        (charts.path_fan, "fan", "time_days"),
+    ],
+)
+def test_missing_column_is_named(builder, source, column, account, sweep, table) -> None:
+    frames = {
+        "price": price_sweep(account, "ETH short", n=20),
+        "sweep": sweep,
+        "table": table,
+        "tiers": exchanges.get("binance-usdm").market("BTCUSDT").tiers.to_frame(),
+        "fan": fan_frame(GBM(0.6), 100.0, HORIZON, paths=50, seed=0),
+    }
+    bad = frames[source].drop(columns=[column])
+    with pytest.raises(InputError, match=column) as err:
+        builder(bad)
+    assert column in err.value.value
+
+
+def test_other_bad_input(sweep: pd.DataFrame) -> None:
+    with pytest.raises(InputError, match="sweep"):
+        charts.liquidation_vs_leverage(sweep.iloc[:0])
+    with pytest.raises(InputError, match="DataFrame"):
+        charts.loss_frontier(sweep.to_dict())
+    with pytest.raises(InputError, match="mode"):
+        charts.probability_vs_leverage(sweep.assign(mode="portfolio"))
+    with pytest.raises(InputError, match="result"):
+        charts.replay_equity(sweep)
+    with pytest.raises(InputError, match="barriers"):
+        charts.path_fan(fan_frame(GBM(0.5), 1.0, 0.1, paths=20), barriers=[1.0, 2.0])
+
+
+# ----------------------------------------------------------------------------- rendering
+def test_renderer_registered_by_entry_point() -> None:
+    assert "margin_kit" in alt.renderers.names()
+
+
+def test_offline_renderer_output_is_self_contained(built: dict) -> None:
+    spec = built["capital_usage"].to_dict()
+    a = charts.offline_renderer(spec)["text/html"]
+    b = charts.offline_renderer(spec, embed_options={"actions": False})["text/html"]
+    for html in (a, b):
+        assert "window.vegaEmbed" in html and "<script" in html
+        assert "http" not in html.replace(spec["$schema"], "")  # no CDN: only the schema URL
+        script = html.split("<script", 1)[1]
+        assert "\nconst " not in script and "\nlet " not in script
+    ids = [h.split('id="', 1)[1].split('"', 1)[0] for h in (a, b)]
+    assert ids[0] != ids[1]
+    assert '"actions": false' in b
+
+
+@pytest.fixture
+def restore_renderer() -> Iterator[None]:
+    name = alt.renderers.active
+    options = dict(alt.renderers.options)
+    yield
+    alt.renderers.enable(name, **options)
+
+
+def test_setup_modes(monkeypatch, restore_renderer) -> None:
+    monkeypatch.delenv(charts.RENDER_ENV, raising=False)
+    assert charts.render_mode() == "live"
+    assert charts.setup() == "live"
+    assert alt.renderers.active == "jupyter"
+    assert alt.renderers.options.get("offline") is True
+    monkeypatch.setenv(charts.RENDER_ENV, "static")
+    assert charts.render_mode() == "static"
+    assert charts.setup() == "static"
+    assert alt.renderers.active == "margin_kit"
+    assert alt.renderers.options["embed_options"] == {"actions": False}
+    bundle = alt.Chart(pd.DataFrame({"a": [1]})).mark_point().encode(x="a:Q")._repr_mimebundle_()
+    html = bundle[0]["text/html"] if isinstance(bundle, tuple) else bundle["text/html"]
+    assert "window.vegaEmbed" in html
+    assert charts.setup("live") == "live" and alt.renderers.active == "jupyter"
+    with pytest.raises(InputError, match="mode"):
+        charts.setup("pdf")
+
+
+def test_vega_bundle_cached_and_wrapped() -> None:
+    js = charts.vega_bundle()
+    assert js is charts.vega_bundle()
+    assert js.startswith("(function(){") and js.rstrip().endswith("})();")
+    assert "vegaEmbed" in js and "</script" not in js
+
+
+def test_offline_charts_render_in_chromium(chromium, artifacts, built: dict) -> None:
+    """Two charts from the static renderer on one page with the bundle inlined once."""
+    parts = [
+        charts.offline_renderer(built[n].to_dict(), embed_options={"actions": False})["text/html"]
+        for n in ("comparison", "liquidation_vs_leverage")
+    ]
+    page_html = (
+        "<!doctype html><html><head><meta charset='utf-8'><script>"
+        + charts.vega_bundle()
+        + "</script></head><body>"
+        + "".join(parts)
+        + "</body></html>"
+    )
+    page = chromium.new_page()
+    requests: list[str] = []
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+
+    def block(route) -> None:
+        requests.append(route.request.url)
+        route.abort()
+
+    page.route("http*://**", block)
+    page.set_content(page_html)
+    page.wait_for_function(
+        "document.querySelectorAll('.margin-kit-chart svg, .margin-kit-chart canvas').length == 2",
+        timeout=20_000,
+    )
+    page.screenshot(path=str(artifacts / "charts-offline.png"), full_page=True)
+    page.close()
+    assert errors == [] and requests == []
