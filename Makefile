@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench lab clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-demo: $(STAMP)  ## liquidation prices of the default scenario, isolated and cross
+demo: $(STAMP)  ## liquidation prices of the default scenario, and its offline HTML report
 	$(VENV)/bin/margin-kit demo
+	$(VENV)/bin/margin-kit report -o build/report.html
 
 test: $(STAMP)  ## the whole suite, lint included
 	$(VENV)/bin/ruff check margin_kit tests benchmarks
@@ -26,6 +27,11 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_liquidation.py
 	$(PY) benchmarks/bench_risk.py
+	$(PY) benchmarks/bench_report.py
+	$(PY) benchmarks/bench_widgets.py
+
+lab: $(STAMP)  ## JupyterLab on the notebooks (loopback only)
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser notebooks
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .hypothesis

@@ -227,3 +227,42 @@ def test_console_script_is_installed() -> None:
         check=True,
     )
     assert json.loads(r.stdout)["bankruptcy_price"] == pytest.approx(90.0)
+
+
+def test_export_of_a_missing_notebook_exits_2(capsys, tmp_path) -> None:
+    out = tmp_path / "out.html"
+    code, stdout, err = run(capsys, "export", str(tmp_path / "nope.ipynb"), "-o", str(out))
+    assert code == 2 and stdout == ""
+    assert "notebook=" in err and "nope.ipynb" in err and "an existing .ipynb file" in err
+    assert not out.exists()
+
+
+def test_export_of_a_failing_notebook_exits_1_and_writes_nothing(capsys, tmp_path) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# fails"),
+        nbformat.v4.new_code_cell("x = 1\nundefined_name_in_cell + x"),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    path = tmp_path / "fails.ipynb"
+    nbformat.write(nb, path)
+    out = tmp_path / "fails.html"
+    code, stdout, err = run(capsys, "export", str(path), "-o", str(out), "--timeout", "60")
+    assert code == 1 and stdout == ""
+    assert f"{path}: a cell failed; nothing written." in err
+    assert "undefined_name_in_cell + x" in err and "NameError" in err
+    assert "\x1b[" not in err  # no terminal colour codes in the message
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["fails.ipynb"]
+
+
+def test_report_and_export_are_documented_in_help(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["report", "--help"])
+    text = capsys.readouterr().out
+    for flag in ("-o OUTPUT", "--seed SEED", "--paths PATHS", "--quiet"):
+        assert flag in text
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    assert "-o OUTPUT" in capsys.readouterr().out
