@@ -334,7 +334,8 @@ class Account:
         other symbols at its mark. Several cross positions on one symbol move together (as in
         Binance's hedge-mode formula, where the long and short legs of a symbol share the
         price): each gets the first price, moving from the mark against *that* position, where
-        the cross equity reaches the maintenance margin (zero for bankruptcy); NaN if none.
+        the cross equity reaches the maintenance margin (zero for bankruptcy); NaN if none (or
+        only beyond the tier table's last cap).
         """
         n = len(self.positions)
         liq = np.full(n, np.nan)
@@ -461,7 +462,9 @@ def _joint_root(group: list[Position], p: Position, base: float, *, maint: bool)
     ``x = P`` (linear) or ``x = 1/P`` (inverse) every PnL and notional ``q c x`` is linear, and
     a maintenance margin is linear between the tier floors, so the condition is piecewise
     linear in ``x``: evaluated at the breakpoints the root is interpolated exactly. Returns the
-    mark when the condition already fails there, NaN when no price in ``(0, inf)`` reaches it.
+    mark when the condition already fails there, NaN when no price in ``(0, inf)`` reaches it
+    or only one at which a position's notional is beyond its tier table's last cap (no tier
+    applies there; a hedge on a big wallet would otherwise show prices of billions).
     """
     spec = p.market.spec
     inverse = spec.contract == "inverse"
@@ -508,6 +511,8 @@ def _joint_root(group: list[Position], p: Position, base: float, *, maint: bool)
         if not slope < 0:
             return float("nan")
         root = last - fx[-1] / slope
-    if not root > 0:
+    # a notional beyond a table's last cap is outside every tier: no liquidation price there
+    caps = [o.market.tiers.caps[-1] / qc[j] for j, o in enumerate(group)]
+    if not 0 < root < min(caps):
         return float("nan")
     return float(1.0 / root if inverse else root)

@@ -128,7 +128,7 @@ def test_cross_condition_holds_for_every_position() -> None:
     """At a cross position's liquidation price, with the positions on other symbols at their
     marks and those on its symbol at that price, cross equity equals cross maintenance margin
     (evaluated through Position methods)."""
-    acct = demo_account().with_mode("cross")
+    acct = Account(3_000, demo_account().with_mode("cross").positions)
     table = acct.liquidation_prices()
     checked = 0
     for p in acct.positions:
@@ -143,6 +143,20 @@ def test_cross_condition_holds_for_every_position() -> None:
         assert equity == pytest.approx(maint, rel=1e-9)
         checked += 1
     assert checked >= 2
+
+
+def test_no_joint_liquidation_beyond_the_last_cap() -> None:
+    """The demo's BTC hedge (short) in cross, with the BTC long moving too: equity only reaches
+    maintenance at a price where the pair's notional is beyond the tier table's last cap, so
+    there is no liquidation price (NaN), not a price of billions."""
+    acct = demo_account().with_mode("cross")
+    assert np.isnan(acct.liquidation_prices().loc["BTC hedge", "liquidation_price"])
+    btc = [p for p in acct.positions if p.symbol == "BTCUSDT"]
+    others = [p for p in acct.positions if p.symbol != "BTCUSDT"]
+    cap_price = min(p.market.tiers.caps[-1] / p.qty for p in btc)
+    base = acct.cross_wallet_balance + sum(o.unrealized_pnl() - o.maint_margin() for o in others)
+    at_cap = base + sum(p.unrealized_pnl(cap_price) - p.maint_margin(cap_price) for p in btc)
+    assert at_cap > 0  # still solvent where the table ends
 
 
 def test_hedge_mode_pair_matches_binance_formula() -> None:
