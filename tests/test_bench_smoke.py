@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -26,3 +27,23 @@ def test_benchmark_quick_runs_and_prints_three_rates() -> None:
     assert "margin_kit / python loop" in out
     assert "margin_kit / numba" in out
     assert "max relative difference" in out
+
+
+WIDGETS_SCRIPT = SCRIPT.parent / "bench_widgets.py"
+
+
+def test_widgets_benchmark_quick_runs_and_prints_every_panel() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(WIDGETS_SCRIPT), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={k: v for k, v in os.environ.items() if k != "MARGIN_KIT_RENDER"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    for panel in ("PositionPanel", "AccountPanel", "SizingPanel", "CapitalPanel", "ReplayPanel"):
+        line = next((ln for ln in out.splitlines() if ln.startswith(panel)), None)
+        assert line is not None, out
+        assert re.search(r"\d+\.\d ms .* \d+\.\dx  (met|NOT met)$", line), line
+    assert "slowest leverage change" in out
