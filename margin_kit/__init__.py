@@ -4,9 +4,11 @@ The core is pure functions over numpy arrays (:mod:`margin_kit.liquidation`), va
 (:mod:`margin_kit.tiers`, :mod:`margin_kit.contracts`), accounts (:mod:`margin_kit.account`),
 exchange rules as data (:mod:`margin_kit.exchanges`), and on top of them price models and
 liquidation probabilities (:mod:`margin_kit.risk`), the isolated-vs-cross table
-(:func:`margin_kit.compare`), sizing (:mod:`margin_kit.sizing`) and a margin-engine replay
-(:mod:`margin_kit.engine`). :mod:`margin_kit.symbolic` derives every
-formula with sympy; it is imported on first use so the numeric path stays light.
+(:func:`margin_kit.compare`) and its sweeps over leverage and price
+(:func:`leverage_sweep`, :func:`price_sweep`, :func:`price_levels`), sizing
+(:mod:`margin_kit.sizing`) and a margin-engine replay (:mod:`margin_kit.engine`).
+:mod:`margin_kit.symbolic` derives every formula with sympy; it is imported on first use so the
+numeric path stays light.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 from margin_kit import engine, risk, sizing
 from margin_kit._errors import InputError, TierTableError
 from margin_kit.account import Account, Position
-from margin_kit.compare import compare
+from margin_kit.compare import compare, leverage_sweep, price_levels, price_sweep
 from margin_kit.contracts import ContractSpec, Market, notional, unrealized_pnl
 from margin_kit.liquidation import (
     bankruptcy_price,
@@ -47,10 +49,13 @@ __all__ = [
     "equity",
     "exchanges",
     "initial_margin",
+    "leverage_sweep",
     "liquidation_price",
     "maintenance_margin",
     "margin_ratio",
     "notional",
+    "price_levels",
+    "price_sweep",
     "risk",
     "sizing",
     "symbolic",

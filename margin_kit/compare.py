@@ -337,7 +337,9 @@ def leverage_sweep(
 
     Each mode is the account as :func:`compare` sees it (``account.with_mode(mode)``: every
     position in that mode, added margin dropped) with position ``name``'s leverage set to each
-    value; every other position keeps its leverage and is held at its mark.
+    value; every other position keeps its leverage (positions on other symbols are held at their
+    marks, those on the same symbol move with it in cross mode, as in
+    :meth:`Account.liquidation_prices <margin_kit.account.Account.liquidation_prices>`).
 
     * **isolated**: the position's isolated margin is ``N_0 / L``, so the liquidation price
       moves towards the mark as ``L`` grows.
@@ -346,8 +348,7 @@ def leverage_sweep(
       same at every leverage. That flat line is the point of the comparison. The price is
       :func:`price_levels`'s: every cross position on the symbol moves with it (a hedge on the
       same symbol offsets the position), which is what the Monte Carlo of :func:`compare`
-      simulates; with one position per symbol it equals
-      :meth:`Account.liquidation_prices <margin_kit.account.Account.liquidation_prices>`.
+      simulates.
 
     Parameters
     ----------
