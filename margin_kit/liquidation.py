@@ -198,6 +198,7 @@ def _tiered_mark_kernel(
     checks = [
         (i, rule) for i, (x, (_, rule)) in enumerate(zip(flat, operands, strict=True)) if x.ndim
     ]  # the vectors, checked block by block
+    i_wallet = 4 if flat[4].ndim else None  # the collateral vector (its +inf check is deferred)
 
     search = _tier_search(tiers, fee)
     cap = float(tiers.caps[-1])
@@ -213,11 +214,18 @@ def _tiered_mark_kernel(
             m = min(_BLOCK, n - start)
             views = [x[block] if x.ndim else x for x in flat]
             sb, eb, qb, cb, wb, ub, mb = views
-            # 1. input checks: a min (and a max) per input vector and block
+            # 1. input checks: a min (and a max) per input vector and block. The collateral's
+            #    max only catches +inf, which always ends as a non-finite or zero price: it is
+            #    checked in step 5's rare branch instead. Sides are +-1 iff all lie in [-1, 1]
+            #    and their squares sum to m (one BLAS dot instead of an abs pass).
             for i, rule in checks:
-                v = np.abs(sb, out=key_buf[:m]) if rule == "side" else views[i]
-                hi = None if rule == "positive>0" else v.max()
-                if not _RULES[rule](v.min(), hi):
+                v = views[i]
+                if rule == "side":
+                    if not (np.dot(v, v) == m and v.min() >= -1.0 and v.max() <= 1.0):
+                        return None
+                    continue
+                hi = None if rule == "positive>0" or i == 4 else v.max()
+                if not (v.min() >= 0.0 if i == 4 else _RULES[rule](v.min(), hi)):
                     return None
             # 2. entry notional N0 = q c E (linear) or q c / E (inverse), below the last cap
             qc = qb if unit_size else np.multiply(qb, cb, out=qc_buf[:m])
@@ -227,26 +235,25 @@ def _tiered_mark_kernel(
                 n0 = np.divide(qc, eb, out=n0_buf[:m])
             if not n0.max() < cap:
                 return None
-            # 3. target T = N0 - sigma (C + U_o - MM_o), sigma = s (linear) or -s (inverse)
+            # 3. target T = N0 - sigma (C + U_o - MM_o), sigma = s (linear) or -s (inverse),
+            #    needed only as the key sigma T = sigma N0 - net (sigma^2 = 1: the same bits as
+            #    sigma * (N0 - sigma net), since multiplying by +-1 is exact)
             net = wb
             if cross:
                 net = np.add(net, ub, out=net_buf[:m])
                 net = np.subtract(net, mb, out=net_buf[:m])
-            s_net = np.multiply(sb, net, out=net_buf[:m])
+            s_n0 = np.multiply(sb, n0, out=t_buf[:m])
             if linear:
-                t = np.subtract(n0, s_net, out=t_buf[:m])
+                key = np.subtract(s_n0, net, out=key_buf[:m])
             else:
-                t = np.add(n0, s_net, out=t_buf[:m])
-            # 4. notional at liquidation (into n0_buf), found with the key sigma T and the
-            #    side sigma < 0; NaN where T < 0 (no root)
-            key = np.multiply(sb, t, out=key_buf[:m])
-            if not linear:
-                np.negative(key, out=key)
+                key = np.negative(np.add(s_n0, net, out=key_buf[:m]), out=key_buf[:m])
+            # 4. notional at liquidation (into n0_buf), found with the key and the side
+            #    sigma < 0; NaN where T < 0 (no root)
             if sb.ndim:
                 negative = sigma_negative(sb, 0.0, out=neg_buf[:m])
             else:
                 negative = bool(sigma_negative(sb, 0.0))
-            notional = _solve_block(search, t, key, negative, n0_buf[:m], work)
+            notional = _solve_block(search, key, negative, n0_buf[:m], work)
             # 5. price P = N / (q c) (linear) or q c / N (inverse), straight into the output;
             #    as in _price_from_notional, NaN where N <= 0 or P is not finite (T == 0 or
             #    overflow: rare, found by the NaN-ignoring min and max of the block)
@@ -256,6 +263,8 @@ def _tiered_mark_kernel(
             else:
                 np.divide(qc, notional, out=p)
             if not (np.fmin.reduce(p) > 0.0 and np.fmax.reduce(p) < np.inf):
+                if i_wallet is not None and not flat[i_wallet][block].max() < np.inf:
+                    return None
                 p[~((notional > 0.0) & np.isfinite(p))] = np.nan
     return out.reshape(shape)
 

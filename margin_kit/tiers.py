@@ -347,14 +347,16 @@ class _TierSearch(NamedTuple):
     ``c = #(thresholds <= sigma T)`` is ``K + k`` for ``sigma = +1``, ``T > 0`` and ``K - 1 - k``
     for ``sigma = -1``, ``T > 0``.
 
-    The coefficient tables are indexed by ``c + 2K [sigma = -1]``: entry ``i`` holds
-    ``sigma * cum_k`` and ``1 - sigma (mmr_k + f)`` of that side and tier, so
-    ``N = (T - signed_cum[i]) / denominator[i]``. The entries a count can only reach when
-    ``T <= 0`` (the key on the wrong side of 0) hold NaN: no root, no separate mask.
+    The coefficient tables are indexed by ``c + 2K [sigma = -1]``: entry ``i`` holds ``cum_k``
+    and ``sigma - (mmr_k + f)`` of that side and tier, so ``N = (sigma T - cum[i]) /
+    denominator[i]``, the key itself as numerator: ``sigma (T - sigma cum) / (sigma (1 - sigma
+    (mmr + f)))`` with both signs flipped exactly, so the same bits as ``(T - sigma cum) / (1 -
+    sigma (mmr + f))`` without forming ``T``. The entries a count can only reach when ``T <= 0``
+    (the key on the wrong side of 0) hold NaN: no root, no separate mask.
     """
 
     thresholds: np.ndarray  # (2K - 1, 1): a column, to broadcast against a block of keys
-    signed_cum: np.ndarray  # (4K,)
+    cum: np.ndarray  # (4K,)
     denominator: np.ndarray  # (4K,)
 
 
@@ -369,18 +371,18 @@ def _tier_search(table: TierTable, close_fee_rate: float = 0.0) -> _TierSearch:
     nan = np.full(len(floors), np.nan)
     # index 0 .. K-1: sigma = +1, T <= 0 | K .. 2K-1: sigma = +1, tier index - K
     # 2K .. 3K-1: sigma = -1, tier 3K-1 - index | 3K .. 4K-1: sigma = -1, T <= 0
-    signed_cum = np.concatenate([nan, cums, -cums[::-1], nan])
-    denominator = np.concatenate([nan, 1.0 - rates, 1.0 + rates[::-1], nan])
-    for a in (thresholds, signed_cum, denominator):
+    cum = np.concatenate([nan, cums, cums[::-1], nan])
+    denominator = np.concatenate([nan, 1.0 - rates, -1.0 - rates[::-1], nan])
+    for a in (thresholds, cum, denominator):
         a.setflags(write=False)
-    return _TierSearch(thresholds.reshape(-1, 1), signed_cum, denominator)
+    return _TierSearch(thresholds.reshape(-1, 1), cum, denominator)
 
 
 class _BlockWork:
     """Preallocated scratch buffers for :func:`_solve_block`, blocks of up to ``size`` elements."""
 
     def __init__(self, search: _TierSearch, size: int) -> None:
-        n_index = search.signed_cum.shape[0]
+        n_index = search.cum.shape[0]
         self.compare = np.empty((search.thresholds.shape[0], size), dtype=np.bool_)
         # the smallest accumulator that holds every index: int8 up to 31 tiers
         self.count = np.empty(size, dtype=np.int8 if n_index <= 128 else np.int32)
@@ -392,7 +394,6 @@ class _BlockWork:
 
 def _solve_block(
     search: _TierSearch,
-    target: np.ndarray,
     key: np.ndarray,
     negative: np.ndarray | bool,
     out: np.ndarray,
@@ -403,7 +404,7 @@ def _solve_block(
     ``key`` is ``sigma * target`` and ``negative`` is ``sigma < 0`` (a boolean array of the
     block, or one bool). NaN where ``target < 0`` (and at most a zero where ``target == 0``).
     """
-    m = target.shape[0]
+    m = key.shape[0]
     count = work.count[:m]
     # (2K-1) x m comparisons in one call, summed down the columns: for a dozen tiers this is
     # several times faster than np.searchsorted, whose binary search branches unpredictably
@@ -412,7 +413,7 @@ def _solve_block(
     np.add.reduce(compare.view(np.int8), axis=0, dtype=count.dtype, out=count)
     # sigma = -1 rows use the second half of the tables (an add of 0 or 2K: a ufunc with
     # where= would be ~70x slower)
-    half = count.dtype.type(search.signed_cum.shape[0] // 2)
+    half = count.dtype.type(search.cum.shape[0] // 2)
     if np.ndim(negative):
         np.add(count, np.multiply(negative.view(np.int8), half, out=work.shift[:m]), out=count)
     elif negative:
@@ -420,9 +421,9 @@ def _solve_block(
     index = work.index[:m]
     np.copyto(index, count, casting="unsafe")
     # two gathers from the tiny tables (mode="wrap" skips the bounds check: always in range)
-    cum = np.take(search.signed_cum, index, out=work.cum[:m], mode="wrap")
+    cum = np.take(search.cum, index, out=work.cum[:m], mode="wrap")
     den = np.take(search.denominator, index, out=work.den[:m], mode="wrap")
-    np.subtract(target, cum, out=out)
+    np.subtract(key, cum, out=out)
     return np.divide(out, den, out=out)
 
 
@@ -458,7 +459,7 @@ def solve_notional(
         m = t.shape[0]
         s = s_all[block]
         _solve_block(
-            search, t, np.multiply(s, t, out=key[:m]), np.less(s, 0.0, out=negative[:m]),
+            search, np.multiply(s, t, out=key[:m]), np.less(s, 0.0, out=negative[:m]),
             out[block], work,
         )  # fmt: skip
     with np.errstate(invalid="ignore"):
