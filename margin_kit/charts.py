@@ -38,6 +38,7 @@ import altair as alt
 import jinja2
 import numpy as np
 import pandas as pd
+from altair.utils.data import to_values
 from altair.utils.mimebundle import spec_to_mimebundle
 from altair.vegalite.v6.display import VEGA_VERSION, VEGAEMBED_VERSION, VEGALITE_VERSION
 
@@ -148,31 +149,168 @@ def _modes_in(frame: pd.DataFrame, field: str) -> list[str]:
     return modes
 
 
+# Building a chart cheaply (the spec is the same as altair's shorthand API gives):
+# - altair wraps every encoding given as a shorthand string ("price:Q"), ``alt.value(...)``,
+#   ``alt.condition(...)``/``alt.when(...)`` or a dict with ``from_dict``, about 2 ms each;
+#   typed channel objects (``alt.X(field=..., type=...)``, ``alt.XValue(...)``) are stored as
+#   they are (microseconds).
+# - nested properties (scale, axis, legend, title, mark) are plain dicts: schema objects such as
+#   ``alt.Legend`` carry dozens of properties, are validated when created and copied again each
+#   time a chart is layered or serialised.
+# - data: a DataFrame is converted to rows at every serialisation, once per layer holding it
+#   (about 1 ms a frame, most of what ``to_dict`` costs); :class:`_Rows` converts it once.
+_TYPES = {"Q": "quantitative", "N": "nominal", "O": "ordinal", "T": "temporal"}
+
+
+class _Rows(alt.InlineData):
+    """A DataFrame's rows as a chart's inline data, converted once (see :func:`_rows`).
+
+    Serialised as altair serialises a DataFrame with its default data transformer (a named
+    dataset: the same name and rows), but without converting the frame again at every
+    ``to_dict``. Shared, not copied, when altair copies a chart (layering and serialising copy
+    every layer): treat it as immutable.
+    """
+
+    # not validated when created (the rows are validated with the chart's spec)
+    _class_is_valid_at_instantiation = False
+
+    def __deepcopy__(self, memo: Any = None) -> _Rows:
+        return self
+
+
+def _value(v: Any) -> Any:
+    """One value of an object column as altair embeds it: missing as None, arrays as lists."""
+    if v is None or v is pd.NaT or (isinstance(v, float) and v != v):
+        return None
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, np.number | np.bool_):  # as pandas boxes them in its records
+        return None if isinstance(v, np.floating) and v != v else v.item()
+    return v
+
+
+def _rows(frame: Any) -> Any:
+    """``frame`` (a DataFrame) as :class:`_Rows`; anything else as it is.
+
+    The rows are those of altair's default data transformer (``altair.utils.data.to_values``):
+    floats with NaN and infinities as None, numpy scalars as Python ones, datetimes as ISO
+    strings; any other dtype goes through ``to_values`` itself. The frame stays a DataFrame
+    (converted by altair when serialised, as usual) when another data transformer is enabled
+    (``alt.data_transformers``: the user's choice applies) or when it has more rows than the
+    default transformer's ``max_rows`` (altair then raises its ``MaxRowsError``).
+    """
+    if not isinstance(frame, pd.DataFrame) or alt.data_transformers.active != "default":
+        return frame
+    max_rows = alt.data_transformers.options.get("max_rows", 5000)
+    if max_rows is not None and len(frame) > max_rows:
+        return frame
+    columns: dict[str, list] = {}
+    for name, col in frame.items():
+        kind = col.dtype.kind
+        if not isinstance(name, str) or kind not in "fiubOM" or str(col.dtype) == "category":
+            return _Rows(values=to_values(frame)["values"])
+        values = col.to_numpy()
+        if kind == "f":
+            out = values.tolist()
+            for i in np.flatnonzero(~np.isfinite(values)):
+                out[i] = None
+        elif kind == "M":
+            out = ["" if t is pd.NaT else t.isoformat() for t in col]
+        elif kind == "O":
+            out = [_value(v) for v in values]
+        else:
+            out = values.tolist()
+        columns[name] = out
+    names = list(columns)
+    return _Rows(
+        values=[dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+    )
+
+
+def _enc(channel: Any, field: str, **props: Any) -> Any:
+    """The encoding ``channel`` of ``field`` (``"price:Q"``: name and type) as a typed object."""
+    name, code = field.rsplit(":", 1)
+    return channel(field=name, type=_TYPES[code], **props)
+
+
+def _tip(field: str, title: str, fmt: str | None = None) -> alt.Tooltip:
+    """A tooltip entry for ``field`` (``"price:Q"``), with a d3 format if given."""
+    if fmt is None:
+        return _enc(alt.Tooltip, field, title=title)
+    return _enc(alt.Tooltip, field, title=title, format=fmt)
+
+
+def _chart(
+    data: Any,
+    mark: str,
+    encoding: Mapping[str, Any],
+    *,
+    transform: list | None = None,
+    params: list | None = None,
+    **style: Any,
+) -> alt.Chart:
+    """``alt.Chart(data).mark_<mark>(**style).encode(**encoding)``, built directly.
+
+    ``encoding`` holds typed channel objects only (see :func:`_enc`). A DataFrame is converted
+    by :func:`_rows`: convert a frame that several layers share first, so they share its rows
+    (as they shared the frame; altair lifts data that every layer shares to the layer chart).
+    """
+    extra: dict[str, Any] = {}
+    if transform:
+        extra["transform"] = transform
+    if params:
+        extra["params"] = params
+    return alt.Chart(
+        _rows(data), mark={"type": mark, **style}, encoding=alt.FacetedEncoding(**encoding), **extra
+    )
+
+
+def _mode_scale() -> dict[str, list[str]]:
+    """:func:`mode_scale` as a dict (a fresh one each call)."""
+    return {"domain": list(MODE_COLORS), "range": list(MODE_COLORS.values())}
+
+
 def _color(legend: bool = True, symbol: str = "circle") -> alt.Color:
     """Colour by margin mode with :func:`mode_scale`."""
-    return alt.Color(
+    return _enc(
+        alt.Color,
         "mode:N",
-        scale=mode_scale(),
+        scale=_mode_scale(),
         title="Margin mode",
-        legend=alt.Legend(
-            orient="top", title=None, symbolType=symbol, symbolOpacity=1, symbolStrokeWidth=3
-        )
+        legend={
+            "orient": "top",
+            "title": None,
+            "symbolType": symbol,
+            "symbolOpacity": 1,
+            "symbolStrokeWidth": 3,
+        }
         if legend
         else None,
     )
 
 
-def _halo_text(base: alt.Chart, style: dict, where: dict, color: Any) -> list[alt.Chart]:
+def _mode_where(test: str, otherwise: str) -> alt.ColorValue:
+    """Colour by margin mode where the Vega expression ``test`` holds, else ``otherwise``."""
+    mode = {"field": "mode", "type": "nominal", "scale": _mode_scale(), "title": "Margin mode"}
+    return alt.ColorValue(otherwise, condition={"test": test, **mode, "legend": None})
+
+
+def _hover_opacity(hover: alt.Parameter) -> alt.OpacityValue:
+    """Opacity 1 on the points ``hover`` selects, else 0."""
+    return alt.OpacityValue(0, condition=[{"param": hover.name, "empty": False, "value": 1}])
+
+
+def _halo_text(data: Any, style: dict, where: dict, color: Any) -> list[alt.Chart]:
     """A text layer over a white-stroked copy of itself (readable over lines and grid)."""
+    data = _rows(data)
     return [
-        base.mark_text(**style, stroke="white", strokeWidth=4, strokeOpacity=0.9).encode(**where),
-        base.mark_text(**style).encode(**where, color=color),
+        _chart(data, "text", where, **style, stroke="white", strokeWidth=4, strokeOpacity=0.9),
+        _chart(data, "text", {**where, "color": color}, **style),
     ]
 
 
-def _note(data: pd.DataFrame, x: Any, y: Any, align: str = "center", size: int = 12) -> list:
-    """Bold text coloured by ``data["mode"]`` (column ``note``; newlines break lines), haloed."""
-    base = alt.Chart(data)
+def _note(data: pd.DataFrame, x: float, y: float, align: str = "center", size: int = 12) -> list:
+    """Bold text at pixel ``(x, y)`` coloured by ``data["mode"]`` (column ``note``), haloed."""
     style = {
         "align": align,
         "fontSize": size,
@@ -180,19 +318,25 @@ def _note(data: pd.DataFrame, x: Any, y: Any, align: str = "center", size: int =
         "baseline": "middle",
         "lineBreak": "\n",
     }
-    where = {"x": x, "y": y, "text": "note:N"}
+    where = {"x": alt.XValue(x), "y": alt.YValue(y), "text": _enc(alt.Text, "note:N")}
+    data = _rows(data)
     return [
-        base.mark_text(**style, stroke="white", strokeWidth=4).encode(**where),
-        base.mark_text(**style).encode(**where, color=_color(legend=False)),
+        _chart(data, "text", where, **style, stroke="white", strokeWidth=4),
+        _chart(data, "text", {**where, "color": _color(legend=False)}, **style),
     ]
 
 
-def _title(text: str, subtitle: str | list[str] | None = None) -> alt.TitleParams:
+def _title(text: str, subtitle: str | list[str] | None = None) -> dict[str, Any]:
+    """A title anchored left, with a grey subtitle if given (a TitleParams as a dict)."""
     if subtitle:
-        return alt.TitleParams(
-            text, subtitle=subtitle, anchor="start", subtitleColor=_GREY, subtitleFontSize=11
-        )
-    return alt.TitleParams(text, anchor="start")
+        return {
+            "text": text,
+            "subtitle": subtitle,
+            "anchor": "start",
+            "subtitleColor": _GREY,
+            "subtitleFontSize": 11,
+        }
+    return {"text": text, "anchor": "start"}
 
 
 def _price(value: float) -> str:
@@ -251,28 +395,43 @@ def _labelled_rules(
     px = (rows["price"] - lo) / (hi - lo) * width
     rows["align"] = np.where(px < width / 2, "left", "right")
     rows["y"] = 9 + 14 * rows["row"]
-    colour = alt.condition(alt.datum.coloured, _color(legend=False), alt.value(_GREY))
-    tip = [
-        alt.Tooltip("label:N", title="Level"),
-        alt.Tooltip("price:Q", title=f"Price ({unit})", format=",.2f"),
-    ]
-    base = alt.Chart(rows)
+    colour = _mode_where("datum.coloured", _GREY)
+    x = _enc(alt.X, "price:Q")
+    rows = _rows(rows)
     layers = [
-        base.mark_rule(strokeWidth=1.5).encode(
-            x="price:Q",
-            color=colour,
-            strokeDash=alt.StrokeDash("dash:N", scale=None, legend=None),
-            tooltip=tip,
+        _chart(
+            rows,
+            "rule",
+            {
+                "x": x,
+                "color": colour,
+                "strokeDash": _enc(alt.StrokeDash, "dash:N", scale=None, legend=None),
+                "tooltip": [
+                    _tip("label:N", "Level"),
+                    _tip("price:Q", f"Price ({unit})", ",.2f"),
+                ],
+            },
+            strokeWidth=1.5,
         )
     ]
+    where = {
+        "x": x,
+        "y": _enc(alt.Y, "y:Q", scale=None, axis=None),
+        "text": _enc(alt.Text, "text:N"),
+    }
     for align, dx in (("left", 4), ("right", -4)):
-        text = base.transform_filter(alt.datum.align == align)
-        style = {"align": align, "dx": dx, "fontSize": _FONT, "baseline": "middle"}
-        where = {"x": "price:Q", "y": alt.Y("y:Q", scale=None, axis=None), "text": "text:N"}
+        keep = [{"filter": f"(datum.align === '{align}')"}]
+        style = {
+            "align": align,
+            "dx": dx,
+            "fontSize": _FONT,
+            "baseline": "middle",
+            "fontWeight": 600,
+        }
         layers += [
             # a white halo under each label keeps it readable over lines and grid
-            text.mark_text(**style, fontWeight=600, stroke="white", strokeWidth=4).encode(**where),
-            text.mark_text(**style, fontWeight=600).encode(**where, color=colour),
+            _chart(rows, "text", where, transform=keep, **style, stroke="white", strokeWidth=4),
+            _chart(rows, "text", {**where, "color": colour}, transform=keep, **style),
         ]
     return layers
 
@@ -335,10 +494,11 @@ def equity_vs_price(
     mark = _attr(sweep, "mark_price")
     lo, hi = float(sweep["price"].min()), float(sweep["price"].max())
     fmt = _amount_format(sweep["value"])
-    x = alt.X(
+    x = _enc(
+        alt.X,
         "price:Q",
         title=f"{symbol} price ({px_unit})".strip(),
-        scale=alt.Scale(domain=[lo, hi], nice=False, zero=False),
+        scale={"domain": [lo, hi], "nice": False, "zero": False},
     )
     panels = []
     for mode in _modes_in(sweep, "sweep"):
@@ -347,29 +507,32 @@ def equity_vs_price(
         top = float(data["value"].max())
         bottom = float(data["value"].min())
         y_scale = (
-            alt.Scale(domain=[min(0.0, max(bottom, -0.35 * top)), top * 1.04], nice=False)
+            {"domain": [min(0.0, max(bottom, -0.35 * top)), top * 1.04], "nice": False}
             if top > 0
-            else alt.Scale()
+            else {}
         )
-        curves = (
-            alt.Chart(data)
-            .mark_line(strokeWidth=2.2, clip=True)
-            .encode(
-                x=x,
-                y=alt.Y("value:Q", title=f"Amount ({ccy})", scale=y_scale),
-                color=_color(legend=False),
-                strokeDash=alt.StrokeDash(
+        curves = _chart(
+            data,
+            "line",
+            {
+                "x": x,
+                "y": _enc(alt.Y, "value:Q", title=f"Amount ({ccy})", scale=y_scale),
+                "color": _color(legend=False),
+                "strokeDash": _enc(
+                    alt.StrokeDash,
                     "what:N",
-                    scale=alt.Scale(domain=list(names.values()), range=[[1, 0], [6, 3]]),
-                    legend=alt.Legend(orient="bottom", title=None, symbolStrokeColor=_GREY),
+                    scale={"domain": list(names.values()), "range": [[1, 0], [6, 3]]},
+                    legend={"orient": "bottom", "title": None, "symbolStrokeColor": _GREY},
                 ),
-                tooltip=[
-                    alt.Tooltip("mode:N", title="Mode"),
-                    alt.Tooltip("what:N", title="Quantity"),
-                    alt.Tooltip("price:Q", title=f"Price ({px_unit})", format=",.2f"),
-                    alt.Tooltip("value:Q", title=f"Amount ({ccy})", format=fmt),
+                "tooltip": [
+                    _tip("mode:N", "Mode"),
+                    _tip("what:N", "Quantity"),
+                    _tip("price:Q", f"Price ({px_unit})", ",.2f"),
+                    _tip("value:Q", f"Amount ({ccy})", fmt),
                 ],
-            )
+            },
+            strokeWidth=2.2,
+            clip=True,
         )
         liq = float(lv.loc[mode, "liquidation_price"]) if mode in lv.index else float("nan")
         bk = float(lv.loc[mode, "bankruptcy_price"]) if mode in lv.index else float("nan")
@@ -379,9 +542,16 @@ def equity_vs_price(
             long = side == "long" if side is not None else (mark is None or liq < float(mark))
             x0, x1 = (lo, liq) if long else (liq, hi)
             layers.append(
-                alt.Chart(pd.DataFrame({"x": [x0], "x2": [x1], "mode": [mode]}))
-                .mark_rect(opacity=0.08)
-                .encode(x="x:Q", x2="x2:Q", color=_color(legend=False))
+                _chart(
+                    pd.DataFrame({"x": [x0], "x2": [x1], "mode": [mode]}),
+                    "rect",
+                    {
+                        "x": _enc(alt.X, "x:Q"),
+                        "x2": alt.X2(field="x2"),
+                        "color": _color(legend=False),
+                    },
+                    opacity=0.08,
+                )
             )
             rows.append(("liquidation", liq, f"liquidation {_price(liq)}", 0, mode, True, "solid"))
         if np.isfinite(bk) and lo <= bk <= hi:
@@ -404,31 +574,35 @@ def equity_vs_price(
                 else "no liquidation price:\nequity stays above maintenance"
             )
             layers += _note(
-                pd.DataFrame({"note": [note], "mode": [mode]}),
-                alt.value(width / 2),
-                alt.value(height * 0.4),
-                size=13,
+                pd.DataFrame({"note": [note], "mode": [mode]}), width / 2, height * 0.4, size=13
             )
         who = f"{position}: isolated margin + PnL" if mode == "isolated" else "the cross account"
         panels.append(
-            alt.layer(*layers[:1], curves, *layers[1:]).properties(
+            alt.LayerChart(
+                layer=[*layers[:1], curves, *layers[1:]],
                 width=width,
                 height=height,
-                title=alt.TitleParams(
-                    mode, subtitle=who, color=MODE_COLORS[mode], anchor="start", fontSize=13
-                ),
+                title={
+                    "text": mode,
+                    "subtitle": who,
+                    "color": MODE_COLORS[mode],
+                    "anchor": "start",
+                    "fontSize": 13,
+                },
             )
         )
     text = title or f"Equity and maintenance margin vs price: {position or symbol}"
     moves = f"every {symbol} position moves" if symbol else "every position on the symbol moves"
-    return alt.hconcat(*panels, spacing=28).properties(
+    return alt.HConcatChart(
+        hconcat=panels,
+        spacing=28,
         title=_title(
             text,
             [
                 "Liquidated where equity meets the maintenance margin; bankrupt where equity is 0.",
                 f"Cross: {moves}, other symbols stay at their marks.",
             ],
-        )
+        ),
     )
 
 
@@ -455,7 +629,7 @@ def _no_liquidation_notes(sweep: pd.DataFrame, column: str, width: int, height: 
         if sweep.loc[sweep["mode"] == mode, column].isna().all():
             y = 16 + 18 * i if short else height - 40 - 18 * i
             data = pd.DataFrame({"mode": [mode], "note": [f"{mode}: no liquidation price"]})
-            notes += _note(data, alt.value(width - 8), alt.value(y), align="right")
+            notes += _note(data, width - 8, y, align="right")
     return notes
 
 
@@ -507,60 +681,65 @@ def liquidation_vs_leverage(
     finite = data["liquidation_price"].dropna()
     values = np.concatenate([[mark], finite.to_numpy()])
     pad = 0.05 * (values.max() - values.min() or mark)
-    y = alt.Y(
+    y = _enc(
+        alt.Y,
         "liquidation_price:Q",
         title=f"Liquidation price ({unit})",
-        scale=alt.Scale(domain=[values.min() - pad, values.max() + pad], zero=False, nice=False),
+        scale={"domain": [values.min() - pad, values.max() + pad], "zero": False, "nice": False},
     )
-    x = alt.X(
+    x = _enc(
+        alt.X,
         "leverage:Q",
         title="Leverage (x)",
-        scale=alt.Scale(
-            domain=[float(data["leverage"].min()), float(data["leverage"].max())], nice=False
-        ),
+        scale={
+            "domain": [float(data["leverage"].min()), float(data["leverage"].max())],
+            "nice": False,
+        },
     )
-    lines = (
-        alt.Chart(data)
-        .mark_line(strokeWidth=2.4)
-        .encode(
-            x=x,
-            y=y,
-            color=_color(symbol="stroke"),
-            tooltip=[
-                alt.Tooltip("mode:N", title="Mode"),
-                alt.Tooltip("leverage:Q", title="Leverage (x)", format=".2f"),
-                alt.Tooltip("liquidation_price:Q", title=f"Liquidation ({unit})", format=",.2f"),
-                alt.Tooltip("bankruptcy_price:Q", title=f"Bankruptcy ({unit})", format=",.2f"),
-                alt.Tooltip("distance_pct:Q", title="Distance from mark (%)", format=".2f"),
-            ],
-        )
+    tooltip = [
+        _tip("mode:N", "Mode"),
+        _tip("leverage:Q", "Leverage (x)", ".2f"),
+        _tip("liquidation_price:Q", f"Liquidation ({unit})", ",.2f"),
+        _tip("bankruptcy_price:Q", f"Bankruptcy ({unit})", ",.2f"),
+        _tip("distance_pct:Q", "Distance from mark (%)", ".2f"),
+    ]
+    rows = _rows(data)
+    lines = _chart(
+        rows,
+        "line",
+        {"x": x, "y": y, "color": _color(symbol="stroke"), "tooltip": tooltip},
+        strokeWidth=2.4,
     )
     hover = alt.selection_point(on="pointerover", nearest=True, fields=["leverage"], empty=False)
-    points = (
-        alt.Chart(data)
-        .mark_point(filled=True, size=40)
-        .encode(
-            x="leverage:Q",
-            y="liquidation_price:Q",
-            color=_color(legend=False),
-            opacity=alt.when(hover).then(alt.value(1)).otherwise(alt.value(0)),
-            tooltip=lines.encoding.tooltip,
-        )
-        .add_params(hover)
+    points = _chart(
+        rows,
+        "point",
+        {
+            "x": _enc(alt.X, "leverage:Q"),
+            "y": _enc(alt.Y, "liquidation_price:Q"),
+            "color": _color(legend=False),
+            "opacity": _hover_opacity(hover),
+            "tooltip": tooltip,
+        },
+        params=[hover.param],
+        filled=True,
+        size=40,
     )
-    mark_df = pd.DataFrame({"mark_price": [mark], "label": [f"mark {_price(mark)}"]})
+    mark_df = _rows(pd.DataFrame({"mark_price": [mark], "label": [f"mark {_price(mark)}"]}))
+    mark_y = _enc(alt.Y, "mark_price:Q")
     mark_layers = [
-        alt.Chart(mark_df)
-        .mark_rule(color=_GREY, strokeWidth=1.2)
-        .encode(
-            y="mark_price:Q",
-            tooltip=[alt.Tooltip("mark_price:Q", title=f"Mark ({unit})", format=",.2f")],
+        _chart(
+            mark_df,
+            "rule",
+            {"y": mark_y, "tooltip": [_tip("mark_price:Q", f"Mark ({unit})", ",.2f")]},
+            color=_GREY,
+            strokeWidth=1.2,
         ),
         *_halo_text(
-            alt.Chart(mark_df),
+            mark_df,
             {"align": "left", "dx": 4, "dy": -8, "fontSize": _FONT},
-            {"x": alt.value(0), "y": "mark_price:Q", "text": "label:N"},
-            alt.value(_GREY),
+            {"x": alt.XValue(0), "y": mark_y, "text": _enc(alt.Text, "label:N")},
+            alt.ColorValue(_GREY),
         ),
     ]
     layers = [*mark_layers, *_leverage_rule(sweep, height), lines, points]
@@ -569,7 +748,8 @@ def liquidation_vs_leverage(
         data, "liquidation_price", lambda m, v: f"{m}: {_price(v)} at every leverage"
     )
     text = title or f"Liquidation price vs leverage: {position}"
-    return alt.layer(*layers).properties(
+    return alt.LayerChart(
+        layer=layers,
         width=width,
         height=height,
         title=_title(
@@ -589,15 +769,24 @@ def _leverage_rule(sweep: pd.DataFrame, height: int) -> list[alt.Chart]:
     lev = _attr(sweep, "leverage")
     if lev is None or not sweep["leverage"].min() <= float(lev) <= sweep["leverage"].max():
         return []
-    data = pd.DataFrame({"leverage": [float(lev)], "label": [f"current {float(lev):g}x"]})
-    base = alt.Chart(data)
+    data = _rows(pd.DataFrame({"leverage": [float(lev)], "label": [f"current {float(lev):g}x"]}))
+    x = _enc(alt.X, "leverage:Q")
     return [
-        base.mark_rule(color=_GREY, strokeDash=[2, 3]).encode(
-            x="leverage:Q",
-            tooltip=[alt.Tooltip("leverage:Q", title="Current leverage (x)", format=".2f")],
+        _chart(
+            data,
+            "rule",
+            {"x": x, "tooltip": [_tip("leverage:Q", "Current leverage (x)", ".2f")]},
+            color=_GREY,
+            strokeDash=[2, 3],
         ),
-        base.mark_text(align="left", dx=4, fontSize=_FONT, color=_GREY).encode(
-            x="leverage:Q", y=alt.value(height - 8), text="label:N"
+        _chart(
+            data,
+            "text",
+            {"x": x, "y": alt.YValue(height - 8), "text": _enc(alt.Text, "label:N")},
+            align="left",
+            dx=4,
+            fontSize=_FONT,
+            color=_GREY,
         ),
     ]
 
@@ -648,51 +837,57 @@ def probability_vs_leverage(
     unit = _unit(None, sweep, "price_unit", "quote currency")
     data = sweep[cols].copy()
     tooltip = [
-        alt.Tooltip("mode:N", title="Mode"),
-        alt.Tooltip("leverage:Q", title="Leverage (x)", format=".2f"),
-        alt.Tooltip("p_liquidation:Q", title=f"P(liquidation {within})", format=".2%"),
-        alt.Tooltip("liquidation_price:Q", title=f"Liquidation ({unit})", format=",.2f"),
-        alt.Tooltip("distance_pct:Q", title="Distance from mark (%)", format=".2f"),
+        _tip("mode:N", "Mode"),
+        _tip("leverage:Q", "Leverage (x)", ".2f"),
+        _tip("p_liquidation:Q", f"P(liquidation {within})", ".2%"),
+        _tip("liquidation_price:Q", f"Liquidation ({unit})", ",.2f"),
+        _tip("distance_pct:Q", "Distance from mark (%)", ".2f"),
     ]
-    x = alt.X(
+    x = _enc(
+        alt.X,
         "leverage:Q",
         title="Leverage (x)",
-        scale=alt.Scale(
-            domain=[float(data["leverage"].min()), float(data["leverage"].max())], nice=False
-        ),
+        scale={
+            "domain": [float(data["leverage"].min()), float(data["leverage"].max())],
+            "nice": False,
+        },
     )
-    lines = (
-        alt.Chart(data)
-        .mark_line(strokeWidth=2.4)
-        .encode(
-            x=x,
-            y=alt.Y(
-                "p_liquidation:Q",
-                title=f"P(liquidation {within}) (%)",
-                axis=alt.Axis(format=".0%"),
-                scale=alt.Scale(domain=[0, max(0.05, float(data["p_liquidation"].max()))]),
-            ),
-            color=_color(symbol="stroke"),
-            tooltip=tooltip,
-        )
+    y = _enc(
+        alt.Y,
+        "p_liquidation:Q",
+        title=f"P(liquidation {within}) (%)",
+        axis={"format": ".0%"},
+        scale={"domain": [0, max(0.05, float(data["p_liquidation"].max()))]},
+    )
+    rows = _rows(data)
+    lines = _chart(
+        rows,
+        "line",
+        {"x": x, "y": y, "color": _color(symbol="stroke"), "tooltip": tooltip},
+        strokeWidth=2.4,
     )
     hover = alt.selection_point(on="pointerover", nearest=True, fields=["leverage"], empty=False)
-    points = (
-        alt.Chart(data)
-        .mark_point(filled=True, size=40)
-        .encode(
-            x="leverage:Q",
-            y="p_liquidation:Q",
-            color=_color(legend=False),
-            opacity=alt.when(hover).then(alt.value(1)).otherwise(alt.value(0)),
-            tooltip=tooltip,
-        )
-        .add_params(hover)
+    points = _chart(
+        rows,
+        "point",
+        {
+            "x": _enc(alt.X, "leverage:Q"),
+            "y": _enc(alt.Y, "p_liquidation:Q"),
+            "color": _color(legend=False),
+            "opacity": _hover_opacity(hover),
+            "tooltip": tooltip,
+        },
+        params=[hover.param],
+        filled=True,
+        size=40,
     )
     text = title or f"Probability of liquidation vs leverage: {position}"
     notes = _flat_notes(data, "p_liquidation", lambda m, v: f"{m}: {v:.2%} at every leverage")
-    return alt.layer(*_leverage_rule(sweep, height), lines, points, *notes).properties(
-        width=width, height=height, title=_title(text, [model, _sweep_subtitle(sweep)])
+    return alt.LayerChart(
+        layer=[*_leverage_rule(sweep, height), lines, points, *notes],
+        width=width,
+        height=height,
+        title=_title(text, [model, _sweep_subtitle(sweep)]),
     )
 
 
@@ -750,9 +945,13 @@ def _flat_notes(data: pd.DataFrame, column: str, text: Any) -> list[alt.Chart]:
     if not rows:
         return []
     return _halo_text(
-        alt.Chart(pd.DataFrame(rows)),
+        pd.DataFrame(rows),
         {"align": "right", "dx": -4, "dy": -9, "fontSize": _FONT, "fontWeight": 600},
-        {"x": "leverage:Q", "y": f"{column}:Q", "text": "note:N"},
+        {
+            "x": _enc(alt.X, "leverage:Q"),
+            "y": _enc(alt.Y, f"{column}:Q"),
+            "text": _enc(alt.Text, "note:N"),
+        },
         _color(legend=False),
     )
 
@@ -805,37 +1004,44 @@ def loss_frontier(
     data = sweep[cols].copy()
     fmt = _amount_format(data["loss_given_liquidation"])
     tooltip = [
-        alt.Tooltip("mode:N", title="Mode"),
-        alt.Tooltip("leverage:Q", title="Leverage (x)", format=".2f"),
-        alt.Tooltip("p_liquidation:Q", title=f"P(liquidation {within})", format=".2%"),
-        alt.Tooltip("loss_given_liquidation:Q", title=f"Loss if liquidated ({ccy})", format=fmt),
-        alt.Tooltip("expected_loss:Q", title=f"Expected loss ({ccy})", format=fmt),
-        alt.Tooltip("margin_locked:Q", title=f"Margin locked ({ccy})", format=fmt),
+        _tip("mode:N", "Mode"),
+        _tip("leverage:Q", "Leverage (x)", ".2f"),
+        _tip("p_liquidation:Q", f"P(liquidation {within})", ".2%"),
+        _tip("loss_given_liquidation:Q", f"Loss if liquidated ({ccy})", fmt),
+        _tip("expected_loss:Q", f"Expected loss ({ccy})", fmt),
+        _tip("margin_locked:Q", f"Margin locked ({ccy})", fmt),
     ]
-    base = alt.Chart(data).encode(
-        x=alt.X(
+    encoding = {
+        "x": _enc(
+            alt.X,
             "p_liquidation:Q",
             title=f"P(liquidation {within}) (%)",
-            axis=alt.Axis(format=".0%"),
-            scale=alt.Scale(domain=[0, max(0.05, float(data["p_liquidation"].max()) * 1.05)]),
+            axis={"format": ".0%"},
+            scale={"domain": [0, max(0.05, float(data["p_liquidation"].max()) * 1.05)]},
         ),
-        y=alt.Y("expected_loss:Q", title=f"Expected loss ({ccy})"),
-        color=_color(),
-        order=alt.Order("leverage:Q"),
-        tooltip=tooltip,
-    )
+        "y": _enc(alt.Y, "expected_loss:Q", title=f"Expected loss ({ccy})"),
+        "color": _color(),
+        "order": _enc(alt.Order, "leverage:Q"),
+        "tooltip": tooltip,
+    }
     labels = _label_leverages(data, "p_liquidation", "expected_loss")
+    rows = _rows(data)
     text = title or f"Expected loss vs probability of liquidation: {position}"
-    return alt.layer(
-        base.mark_line(strokeWidth=1.5, opacity=0.5),
-        base.mark_circle(size=30, opacity=1),
-        *_halo_text(
-            alt.Chart(labels),
-            {"align": "left", "dx": 6, "dy": -7, "fontSize": _FONT, "fontWeight": 600},
-            {"x": "p_liquidation:Q", "y": "expected_loss:Q", "text": "label:N"},
-            _color(legend=False),
-        ),
-    ).properties(
+    return alt.LayerChart(
+        layer=[
+            _chart(rows, "line", encoding, strokeWidth=1.5, opacity=0.5),
+            _chart(rows, "circle", encoding, size=30, opacity=1),
+            *_halo_text(
+                labels,
+                {"align": "left", "dx": 6, "dy": -7, "fontSize": _FONT, "fontWeight": 600},
+                {
+                    "x": _enc(alt.X, "p_liquidation:Q"),
+                    "y": _enc(alt.Y, "expected_loss:Q"),
+                    "text": _enc(alt.Text, "label:N"),
+                },
+                _color(legend=False),
+            ),
+        ],
         width=width,
         height=height,
         title=_title(
@@ -900,38 +1106,43 @@ def capital_usage(
     data["share"] = data["amount"] / data["total"]
     data["order"] = np.arange(len(data))
     fmt = _amount_format(data["amount"])
-    bars = (
-        alt.Chart(data)
-        .mark_bar(stroke="white", strokeWidth=1.5, height={"band": 0.7})
-        .encode(
-            y=alt.Y("mode:N", title=None, sort=modes, axis=alt.Axis(labelFontSize=12)),
-            x=alt.X(
+    bars = _chart(
+        data,
+        "bar",
+        {
+            "y": _enc(alt.Y, "mode:N", title=None, sort=modes, axis={"labelFontSize": 12}),
+            "x": _enc(
+                alt.X,
                 "amount:Q",
                 title=f"Capital ({ccy})",
                 stack="zero",
                 # room on the right for the "locked · free" label
-                scale=alt.Scale(domain=[0, 1.45 * float(data["total"].max())], nice=False),
+                scale={"domain": [0, 1.45 * float(data["total"].max())], "nice": False},
             ),
-            color=_color(legend=False),
-            opacity=alt.Opacity(
+            "color": _color(legend=False),
+            "opacity": _enc(
+                alt.Opacity,
                 "kind:N",
-                scale=alt.Scale(domain=["locked", "free"], range=[0.95, 0.3]),
-                legend=alt.Legend(
-                    orient="top",
-                    title=None,
-                    labelLimit=320,
-                    labelExpr="datum.label == 'locked' ? "
+                scale={"domain": ["locked", "free"], "range": [0.95, 0.3]},
+                legend={
+                    "orient": "top",
+                    "title": None,
+                    "labelLimit": 320,
+                    "labelExpr": "datum.label == 'locked' ? "
                     "'margin locked (a segment per position)' : 'free collateral'",
-                ),
+                },
             ),
-            order=alt.Order("order:Q"),
-            tooltip=[
-                alt.Tooltip("mode:N", title="Mode"),
-                alt.Tooltip("part:N", title="Part"),
-                alt.Tooltip("amount:Q", title=f"Amount ({ccy})", format=fmt),
-                alt.Tooltip("share:Q", title="Share of the bar", format=".1%"),
+            "order": _enc(alt.Order, "order:Q"),
+            "tooltip": [
+                _tip("mode:N", "Mode"),
+                _tip("part:N", "Part"),
+                _tip("amount:Q", f"Amount ({ccy})", fmt),
+                _tip("share:Q", "Share of the bar", ".1%"),
             ],
-        )
+        },
+        stroke="white",
+        strokeWidth=1.5,
+        height={"band": 0.7},
     )
     totals = data.groupby("mode", sort=False)["amount"].sum().reset_index()
 
@@ -943,13 +1154,22 @@ def capital_usage(
         f" · free {_amt(data[(data['mode'] == m) & (data['kind'] == 'free')]['amount'].sum())}"
         for m in totals["mode"]
     ]
-    labels = (
-        alt.Chart(totals)
-        .mark_text(align="left", dx=6, fontSize=_FONT, color=_GREY)
-        .encode(y=alt.Y("mode:N", sort=modes), x="amount:Q", text="label:N")
+    labels = _chart(
+        totals,
+        "text",
+        {
+            "y": _enc(alt.Y, "mode:N", sort=modes),
+            "x": _enc(alt.X, "amount:Q"),
+            "text": _enc(alt.Text, "label:N"),
+        },
+        align="left",
+        dx=6,
+        fontSize=_FONT,
+        color=_GREY,
     )
     text = title or "Capital locked vs free collateral"
-    return alt.layer(bars, labels).properties(
+    return alt.LayerChart(
+        layer=[bars, labels],
         width=width,
         height=height,
         title=_title(
@@ -1017,76 +1237,126 @@ def comparison(
     ccy = _currency_from_symbols(table[table["position"] != ACCOUNT_ROW]) or "settle currency"
     fmt = _amount_format(data["expected_loss"])
     tooltip = [
-        alt.Tooltip("position:N", title="Position"),
-        alt.Tooltip("mode:N", title="Mode"),
-        alt.Tooltip("p_liquidation:Q", title="P(liquidation)", format=".2%"),
-        alt.Tooltip("p_stderr:Q", title="Monte Carlo std. error", format=".3%"),
-        alt.Tooltip("distance_pct:Q", title="Distance from mark (%)", format=".2f"),
-        alt.Tooltip("liquidation_price:Q", title="Liquidation price", format=",.2f"),
-        alt.Tooltip("mark_price:Q", title="Mark price", format=",.2f"),
-        alt.Tooltip("expected_loss:Q", title=f"Expected loss ({ccy})", format=fmt),
+        _tip("position:N", "Position"),
+        _tip("mode:N", "Mode"),
+        _tip("p_liquidation:Q", "P(liquidation)", ".2%"),
+        _tip("p_stderr:Q", "Monte Carlo std. error", ".3%"),
+        _tip("distance_pct:Q", "Distance from mark (%)", ".2f"),
+        _tip("liquidation_price:Q", "Liquidation price", ",.2f"),
+        _tip("mark_price:Q", "Mark price", ",.2f"),
+        _tip("expected_loss:Q", f"Expected loss ({ccy})", fmt),
     ]
-    y = alt.Y(
+    y = _enc(
+        alt.Y,
         "position:N",
         sort=order,
         title=None,
-        scale=alt.Scale(domain=order),
-        axis=alt.Axis(labelFontSize=12, labelExpr=f"datum.label == '{ACCOUNT_ROW}' ? "
-                      "'account (any)' : datum.label"),
+        scale={"domain": order},
+        axis={"labelFontSize": 12, "labelExpr": f"datum.label == '{ACCOUNT_ROW}' ? "
+              "'account (any)' : datum.label"},
     )  # fmt: skip
-    y_off = alt.YOffset("mode:N", sort=modes, scale=alt.Scale(domain=modes, paddingInner=0.1))
+    y_off = _enc(alt.YOffset, "mode:N", sort=modes, scale={"domain": modes, "paddingInner": 0.1})
     p_max = min(1.0, max(0.05, float(data["p_high"].max())))
     data["p_text"] = [f"{v:.1%}" for v in data["p_liquidation"]]
     data["d_text"] = [f"{v:.1f} %" if np.isfinite(v) else "" for v in data["distance_pct"]]
-    base = alt.Chart(data).encode(y=y, yOffset=y_off)
+    where = {"y": y, "yOffset": y_off}
     label = {"align": "left", "dx": 4, "fontSize": 10, "baseline": "middle"}
-    prob = alt.layer(
-        base.mark_bar(height={"band": 1}).encode(
-            x=alt.X(
-                "p_liquidation:Q",
-                title="P(liquidation) (%)",
-                axis=alt.Axis(format=".0%"),
-                # room on the right for the value labels
-                scale=alt.Scale(domain=[0, p_max * 1.22], nice=False),
+    rows = _rows(data)
+    prob = alt.LayerChart(
+        layer=[
+            _chart(
+                rows,
+                "bar",
+                {
+                    **where,
+                    "x": _enc(
+                        alt.X,
+                        "p_liquidation:Q",
+                        title="P(liquidation) (%)",
+                        axis={"format": ".0%"},
+                        # room on the right for the value labels
+                        scale={"domain": [0, p_max * 1.22], "nice": False},
+                    ),
+                    "color": _color(symbol="square"),
+                    "tooltip": tooltip,
+                },
+                height={"band": 1},
             ),
-            color=_color(symbol="square"),
-            tooltip=tooltip,
-        ),
-        base.mark_rule(color="black", strokeWidth=1.2).encode(
-            x="p_low:Q", x2="p_high:Q", tooltip=tooltip
-        ),
-        base.mark_text(**label).encode(
-            x="p_high:Q", text="p_text:N", color=_color(legend=False), tooltip=tooltip
-        ),
-    ).properties(
-        width=width, height=h, title=alt.TitleParams("P(liquidation)", anchor="start", fontSize=12)
+            _chart(
+                rows,
+                "rule",
+                {
+                    **where,
+                    "x": _enc(alt.X, "p_low:Q"),
+                    "x2": alt.X2(field="p_high"),
+                    "tooltip": tooltip,
+                },
+                color="black",
+                strokeWidth=1.2,
+            ),
+            _chart(
+                rows,
+                "text",
+                {
+                    **where,
+                    "x": _enc(alt.X, "p_high:Q"),
+                    "text": _enc(alt.Text, "p_text:N"),
+                    "color": _color(legend=False),
+                    "tooltip": tooltip,
+                },
+                **label,
+            ),
+        ],
+        width=width,
+        height=h,
+        title={"text": "P(liquidation)", "anchor": "start", "fontSize": 12},
     )
     dist_data = data[data["position"] != ACCOUNT_ROW]
     d_max = float(np.nanmax(dist_data["distance_pct"].to_numpy(dtype=float), initial=1.0))
-    dist_base = alt.Chart(dist_data).encode(
-        y=alt.Y("position:N", sort=order, title=None, axis=None, scale=alt.Scale(domain=order)),
-        yOffset=y_off,
-    )
-    dist = alt.layer(
-        dist_base.mark_bar(height={"band": 1}).encode(
-            x=alt.X(
-                "distance_pct:Q",
-                title="Distance to liquidation (% of mark)",
-                scale=alt.Scale(domain=[0, max(1.0, d_max) * 1.18], nice=False),
+    dist_rows = _rows(dist_data)
+    where = {
+        "y": _enc(alt.Y, "position:N", sort=order, title=None, axis=None, scale={"domain": order}),
+        "yOffset": y_off,
+    }
+    dist = alt.LayerChart(
+        layer=[
+            _chart(
+                dist_rows,
+                "bar",
+                {
+                    **where,
+                    "x": _enc(
+                        alt.X,
+                        "distance_pct:Q",
+                        title="Distance to liquidation (% of mark)",
+                        scale={"domain": [0, max(1.0, d_max) * 1.18], "nice": False},
+                    ),
+                    "color": _color(legend=False),
+                    "tooltip": tooltip,
+                },
+                height={"band": 1},
             ),
-            color=_color(legend=False),
-            tooltip=tooltip,
-        ),
-        dist_base.mark_text(**label).encode(
-            x="distance_pct:Q", text="d_text:N", color=_color(legend=False), tooltip=tooltip
-        ),
-    ).properties(
+            _chart(
+                dist_rows,
+                "text",
+                {
+                    **where,
+                    "x": _enc(alt.X, "distance_pct:Q"),
+                    "text": _enc(alt.Text, "d_text:N"),
+                    "color": _color(legend=False),
+                    "tooltip": tooltip,
+                },
+                **label,
+            ),
+        ],
         width=width,
         height=h,
-        title=alt.TitleParams("Distance to liquidation", anchor="start", fontSize=12),
+        title={"text": "Distance to liquidation", "anchor": "start", "fontSize": 12},
     )
     text = title or "Isolated vs cross by position"
-    return alt.hconcat(prob, dist, spacing=16).properties(
+    return alt.HConcatChart(
+        hconcat=[prob, dist],
+        spacing=16,
         title=_title(
             text,
             [
@@ -1094,7 +1364,7 @@ def comparison(
                 "positions share one event.",
                 "Distance: adverse move from the mark to the liquidation price.",
             ],
-        )
+        ),
     )
 
 
@@ -1151,62 +1421,79 @@ def tier_ladder(
     last = data.iloc[[-1]].assign(start=data["cap"].iloc[-1])
     steps = pd.concat([data, last], ignore_index=True)
     tooltip = [
-        alt.Tooltip("tier:Q", title="Tier", format="d"),
-        alt.Tooltip("floor:Q", title=f"From ({unit})", format=",.0f"),
-        alt.Tooltip("cap:Q", title=f"Below ({unit})", format=",.0f"),
-        alt.Tooltip("mmr_pct:Q", title="Maintenance margin rate (%)", format=".3g"),
-        alt.Tooltip("max_leverage:Q", title="Max leverage (x)", format="g"),
-        alt.Tooltip("maint_amount:Q", title=f"Maintenance amount ({unit})", format=",.2f"),
+        _tip("tier:Q", "Tier", "d"),
+        _tip("floor:Q", f"From ({unit})", ",.0f"),
+        _tip("cap:Q", f"Below ({unit})", ",.0f"),
+        _tip("mmr_pct:Q", "Maintenance margin rate (%)", ".3g"),
+        _tip("max_leverage:Q", "Max leverage (x)", "g"),
+        _tip("maint_amount:Q", f"Maintenance amount ({unit})", ",.2f"),
     ]
     x_lo, x_hi = float(data["start"].min()), float(data["cap"].max())
     decades = [
         10.0**k for k in range(int(np.floor(np.log10(x_lo))), int(np.ceil(np.log10(x_hi))) + 1)
     ]
-    x = alt.X(
+    x = _enc(
+        alt.X,
         "start:Q",
         title=f"Position notional ({unit}, log scale)",
-        scale=alt.Scale(type="log", domain=[x_lo, x_hi], nice=False),
+        scale={"type": "log", "domain": [x_lo, x_hi], "nice": False},
         # grid at powers of ten only; "1B" rather than d3's "1G"
-        axis=alt.Axis(
-            values=[d for d in decades if x_lo <= d <= x_hi],
-            labelExpr="replace(format(datum.value, '~s'), 'G', 'B')",
-        ),
+        axis={
+            "values": [d for d in decades if x_lo <= d <= x_hi],
+            "labelExpr": "replace(format(datum.value, '~s'), 'G', 'B')",
+        },
     )
     mmr_lo, mmr_hi = float(data["mmr_pct"].min()), float(data["mmr_pct"].max())
     mmr_ticks = [v for v in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
                  if mmr_lo / 1.5 <= v <= mmr_hi * 1.5]  # fmt: skip
     y_axes = {
-        "mmr_pct": alt.Y(
+        "mmr_pct": _enc(
+            alt.Y,
             "mmr_pct:Q",
             title="Maintenance margin rate (%, log scale)",
-            scale=alt.Scale(type="log", domain=[mmr_lo / 1.3, mmr_hi * 1.3], nice=False)
+            scale={"type": "log", "domain": [mmr_lo / 1.3, mmr_hi * 1.3], "nice": False}
             if mmr_lo > 0
-            else alt.Scale(),
-            axis=alt.Axis(values=mmr_ticks, format="~g") if mmr_lo > 0 else alt.Axis(),
+            else {},
+            axis={"values": mmr_ticks, "format": "~g"} if mmr_lo > 0 else {},
         ),
-        "max_leverage": alt.Y(
-            "max_leverage:Q", title="Max leverage (x)", scale=alt.Scale(zero=True)
+        "max_leverage": _enc(
+            alt.Y, "max_leverage:Q", title="Max leverage (x)", scale={"zero": True}
         ),
     }
     panels = []
+    step_rows, tier_rows = _rows(steps), _rows(data)
     for field, name in (("mmr_pct", "Maintenance margin rate"), ("max_leverage", "Max leverage")):
-        base = alt.Chart(steps).encode(x=x, y=y_axes[field])
-        panel = alt.layer(
-            base.mark_line(interpolate="step-after", strokeWidth=2.2, color=_FAN),
-            alt.Chart(data)
-            .mark_point(filled=True, size=45, color=_FAN, opacity=1)
-            .encode(x="start:Q", y=f"{field}:Q", tooltip=tooltip),
-        ).properties(
-            width=width, height=height, title=alt.TitleParams(name, anchor="start", fontSize=12)
+        points = {
+            "x": _enc(alt.X, "start:Q"),
+            "y": _enc(alt.Y, f"{field}:Q"),
+            "tooltip": tooltip,
+        }
+        panel = alt.LayerChart(
+            layer=[
+                _chart(
+                    step_rows,
+                    "line",
+                    {"x": x, "y": y_axes[field]},
+                    interpolate="step-after",
+                    strokeWidth=2.2,
+                    color=_FAN,
+                ),
+                _chart(tier_rows, "point", points, filled=True, size=45, color=_FAN, opacity=1),
+            ],
+            width=width,
+            height=height,
+            title={"text": name, "anchor": "start", "fontSize": 12},
         )
         panels.append(panel)
     text = title or f"Tier ladder{': ' + symbol if symbol else ''}"
-    return alt.vconcat(*panels, spacing=12).properties(
+    return alt.VConcatChart(
+        vconcat=panels,
+        spacing=12,
         title=_title(
             text,
             "Larger positions pay a higher maintenance rate and may use less leverage "
             "(points mark where each tier starts).",
-        )
+        ),
     )
 
 
@@ -1314,84 +1601,79 @@ def path_fan(
         ]
     )
     pad = 0.04 * (prices.max() - prices.min() or prices.max())
-    y_scale = alt.Scale(domain=[prices.min() - pad, prices.max() + pad], zero=False, nice=False)
-    y = alt.Y("price:Q", title=f"Price ({unit})", scale=y_scale)
-    x = alt.X(
+    y_scale = {"domain": [prices.min() - pad, prices.max() + pad], "zero": False, "nice": False}
+    y = _enc(alt.Y, "price:Q", title=f"Price ({unit})", scale=y_scale)
+    x = _enc(
+        alt.X,
         "time_days:Q",
         title="Days from now",
-        scale=alt.Scale(domain=[0, float(wide.index.max())], nice=False),
+        scale={"domain": [0, float(wide.index.max())], "nice": False},
     )
+    day = _tip("time_days:Q", "Day", ".1f")
     layers: list[alt.Chart] = []
     if band_data is not None:
         opac = {b: 0.16 + 0.14 * i for i, b in enumerate(dict.fromkeys(band_data["band"]))}
-        layers.append(
-            alt.Chart(band_data)
-            .mark_area(color=_FAN)
-            .encode(
-                x=x,
-                y=alt.Y("low:Q", title=f"Price ({unit})", scale=y_scale),
-                y2="high:Q",
-                opacity=alt.Opacity(
-                    "band:N",
-                    scale=alt.Scale(domain=list(opac), range=list(opac.values())),
-                    legend=alt.Legend(title="Simulated range", orient="top-left"),
-                ),
-                tooltip=[
-                    alt.Tooltip("band:N", title="Quantile band"),
-                    alt.Tooltip("time_days:Q", title="Day", format=".1f"),
-                    alt.Tooltip("low:Q", title=f"Low ({unit})", format=",.2f"),
-                    alt.Tooltip("high:Q", title=f"High ({unit})", format=",.2f"),
-                ],
-            )
-        )
+        encoding = {
+            "x": x,
+            "y": _enc(alt.Y, "low:Q", title=f"Price ({unit})", scale=y_scale),
+            "y2": alt.Y2(field="high"),
+            "opacity": _enc(
+                alt.Opacity,
+                "band:N",
+                scale={"domain": list(opac), "range": list(opac.values())},
+                legend={"title": "Simulated range", "orient": "top-left"},
+            ),
+            "tooltip": [
+                _tip("band:N", "Quantile band"),
+                day,
+                _tip("low:Q", f"Low ({unit})", ",.2f"),
+                _tip("high:Q", f"High ({unit})", ",.2f"),
+            ],
+        }
+        layers.append(_chart(band_data, "area", encoding, color=_FAN))
+    price_tip = _tip("price:Q", f"Price ({unit})", ",.2f")
     if not paths.empty:
-        layers.append(
-            alt.Chart(paths)
-            .mark_line(strokeWidth=0.7, opacity=0.35, color=_FAN)
-            .encode(
-                x=x,
-                y=y,
-                detail="series:N",
-                tooltip=[
-                    alt.Tooltip("series:N", title="Sample"),
-                    alt.Tooltip("time_days:Q", title="Day", format=".1f"),
-                    alt.Tooltip("price:Q", title=f"Price ({unit})", format=",.2f"),
-                ],
-            )
-        )
+        encoding = {
+            "x": x,
+            "y": y,
+            "detail": _enc(alt.Detail, "series:N"),
+            "tooltip": [_tip("series:N", "Sample"), day, price_tip],
+        }
+        layers.append(_chart(paths, "line", encoding, strokeWidth=0.7, opacity=0.35, color=_FAN))
     if median is not None:
-        layers.append(
-            alt.Chart(median)
-            .mark_line(strokeWidth=2, color="black")
-            .encode(
-                x=x,
-                y=y,
-                tooltip=[
-                    alt.Tooltip("series:N", title="Line"),
-                    alt.Tooltip("time_days:Q", title="Day", format=".1f"),
-                    alt.Tooltip("price:Q", title=f"Price ({unit})", format=",.2f"),
-                ],
-            )
-        )
+        encoding = {"x": x, "y": y, "tooltip": [_tip("series:N", "Line"), day, price_tip]}
+        layers.append(_chart(median, "line", encoding, strokeWidth=2, color="black"))
     if len(bar):
         labels = zip(bar["mode"], bar["liquidation_price"], strict=True)
         bar = bar.assign(label=[f"{m} liquidation {_price(v)}" for m, v in labels])
         tip = [
-            alt.Tooltip("mode:N", title="Mode"),
-            alt.Tooltip("liquidation_price:Q", title=f"Liquidation ({unit})", format=",.2f"),
+            _tip("mode:N", "Mode"),
+            _tip("liquidation_price:Q", f"Liquidation ({unit})", ",.2f"),
         ]
+        at = _enc(alt.Y, "liquidation_price:Q")
+        bar = _rows(bar)
         layers += [
-            alt.Chart(bar)
-            .mark_rule(strokeWidth=2, strokeDash=[7, 3])
-            .encode(y="liquidation_price:Q", color=_color(symbol="stroke"), tooltip=tip),
-            alt.Chart(bar)
-            .mark_text(align="right", dy=-7, fontSize=_FONT, fontWeight=600)
-            .encode(
-                x=alt.value(width - 4),
-                y="liquidation_price:Q",
-                text="label:N",
-                color=_color(legend=False),
-                tooltip=tip,
+            _chart(
+                bar,
+                "rule",
+                {"y": at, "color": _color(symbol="stroke"), "tooltip": tip},
+                strokeWidth=2,
+                strokeDash=[7, 3],
+            ),
+            _chart(
+                bar,
+                "text",
+                {
+                    "x": alt.XValue(width - 4),
+                    "y": at,
+                    "text": _enc(alt.Text, "label:N"),
+                    "color": _color(legend=False),
+                    "tooltip": tip,
+                },
+                align="right",
+                dy=-7,
+                fontSize=_FONT,
+                fontWeight=600,
             ),
         ]
     n_paths = _attr(fan, "paths")
@@ -1403,9 +1685,37 @@ def path_fan(
         f"black: median; thin: {n_samples} sample paths; dashed: liquidation price per mode.",
     ]
     text = title or "Simulated price paths"
-    return alt.layer(*layers).properties(
-        width=width, height=height, title=_title(text, ["; ".join(sub)])
+    return alt.LayerChart(
+        layer=layers, width=width, height=height, title=_title(text, ["; ".join(sub)])
     )
+
+
+#: Names of time units a replay's index may carry (singular and plural), by plural.
+_TIME_UNITS = {
+    u + s: u + "s"
+    for u in ("second", "minute", "hour", "day", "week", "month", "year")
+    for s in ("", "s")
+}
+
+
+def _time_title(index: pd.Index) -> str | None:
+    """The axis title of a named numeric time index, its unit in brackets; None otherwise.
+
+    ``day`` (a crash path's index) gives "Time (days)", ``time_hours`` "Time (hours)",
+    ``t`` "t"; an unnamed index, one named ``step`` (the engine's default) or a non-numeric
+    one gives None (the chart then counts steps).
+    """
+    name = index.name
+    if not isinstance(name, str) or not name.strip() or name == "step":
+        return None
+    if not pd.api.types.is_numeric_dtype(index) or pd.api.types.is_bool_dtype(index):
+        return None
+    words = name.strip().replace("_", " ").split()
+    unit = _TIME_UNITS.get(words[-1].lower())
+    if unit is None:
+        return name.strip()
+    rest = " ".join(words[:-1])
+    return f"{rest[:1].upper() + rest[1:] if rest else 'Time'} ({unit})"
 
 
 def replay_equity(
@@ -1437,7 +1747,9 @@ def replay_equity(
     altair.LayerChart
         Lines from :meth:`ReplayResult.equity_frame` (long series thinned to at most 1500 steps
         per mode, every step with an event kept); events as points (shape by event, colour by
-        mode) with tooltips (time, position, event, price, fill price, loss).
+        mode) with tooltips (time, position, event, price, fill price, loss). The x axis is the
+        replay's time axis: dates for a datetime index; the index's own values for a numeric
+        index with a name (a crash path's ``day``: "Time (days)"); else the step.
     """
     if not isinstance(result, ReplayResult):
         raise InputError("result", type(result).__name__, "a ReplayResult (engine.replay())")
@@ -1451,33 +1763,35 @@ def replay_equity(
     keep |= (eq["step"] % stride == 0) | (eq["step"] == n - 1)
     eq = eq[keep].reset_index(drop=True)
     temporal = pd.api.types.is_datetime64_any_dtype(eq["time"])
+    axis = None if temporal else _time_title(result.time)
     if temporal:
-        x = alt.X("time:T", title="Date")
-        x_tip = alt.Tooltip("time:T", title="Date", format="%Y-%m-%d %H:%M")
+        x = _enc(alt.X, "time:T", title="Date")
+        x_tip = _tip("time:T", "Date", "%Y-%m-%d %H:%M")
+    elif axis is not None:  # a named numeric time axis, e.g. days into a crash path
+        x = _enc(alt.X, "time:Q", title=axis)
+        x_tip = _tip("time:Q", axis, ",.4~f")
     else:
         eq["time"] = eq["step"]
-        x = alt.X("time:Q", title="Step")
-        x_tip = alt.Tooltip("time:Q", title="Step", format="d")
+        x = _enc(alt.X, "time:Q", title="Step")
+        x_tip = _tip("time:Q", "Step", "d")
     fmt = _amount_format(eq["equity"])
-    lines = (
-        alt.Chart(eq)
-        .mark_line(strokeWidth=2)
-        .encode(
-            x=x,
-            y=alt.Y("equity:Q", title=f"Account equity ({ccy})"),
-            color=_color(symbol="stroke"),
-            tooltip=[
-                alt.Tooltip("mode:N", title="Mode"),
-                x_tip,
-                alt.Tooltip("equity:Q", title=f"Equity ({ccy})", format=fmt),
-            ],
-        )
+    lines = _chart(
+        eq,
+        "line",
+        {
+            "x": x,
+            "y": _enc(alt.Y, "equity:Q", title=f"Account equity ({ccy})"),
+            "color": _color(symbol="stroke"),
+            "tooltip": [_tip("mode:N", "Mode"), x_tip, _tip("equity:Q", f"Equity ({ccy})", fmt)],
+        },
+        strokeWidth=2,
     )
     layers: list[alt.Chart] = [lines]
     if len(events):
         at = result.equity_frame(path)[["step", "mode", "equity"]]
         ev = events.merge(at, on=["step", "mode"], how="left")
-        ev = ev.assign(time=ev["time"] if temporal else ev["step"], event=ev["event"].astype(str))
+        own_time = temporal or axis is not None
+        ev = ev.assign(time=ev["time"] if own_time else ev["step"], event=ev["event"].astype(str))
         ev = ev[
             [
                 "time",
@@ -1494,50 +1808,59 @@ def replay_equity(
         ]
         ev["what"] = ev["event"].str.replace("_", " ")
         ev_tip = [
-            alt.Tooltip("what:N", title="Event"),
-            alt.Tooltip("mode:N", title="Mode"),
-            alt.Tooltip("position:N", title="Position"),
+            _tip("what:N", "Event"),
+            _tip("mode:N", "Mode"),
+            _tip("position:N", "Position"),
             x_tip,
-            alt.Tooltip("price:Q", title="Checked price", format=",.2f"),
-            alt.Tooltip("fill_price:Q", title="Fill price", format=",.2f"),
-            alt.Tooltip("loss:Q", title=f"Loss ({ccy})", format=fmt),
-            alt.Tooltip("margin_ratio:Q", title="Margin ratio", format=".1%"),
-            alt.Tooltip("equity:Q", title=f"Equity after ({ccy})", format=fmt),
+            _tip("price:Q", "Checked price", ",.2f"),
+            _tip("fill_price:Q", "Fill price", ",.2f"),
+            _tip("loss:Q", f"Loss ({ccy})", fmt),
+            _tip("margin_ratio:Q", "Margin ratio", ".1%"),
+            _tip("equity:Q", f"Equity after ({ccy})", fmt),
         ]
         calls = ev[ev["event"] == "margin_call"]
         if len(calls):
             # margin calls as dashed vertical rules: a liquidation often follows at the same step
-            layers.append(
-                alt.Chart(calls)
-                .mark_rule(strokeWidth=1.3, opacity=0.75)
-                .encode(
-                    x=x,
-                    color=_color(legend=False),
-                    strokeDash=alt.StrokeDash(
-                        "what:N",
-                        scale=alt.Scale(domain=["margin call"], range=[[4, 3]]),
-                        legend=alt.Legend(orient="top", title=None, symbolStrokeColor=_GREY),
-                    ),
-                    tooltip=ev_tip,
-                ),
+            dash = _enc(
+                alt.StrokeDash,
+                "what:N",
+                scale={"domain": ["margin call"], "range": [[4, 3]]},
+                legend={"orient": "top", "title": None, "symbolStrokeColor": _GREY},
             )
+            encoding = {
+                "x": x,
+                "color": _color(legend=False),
+                "strokeDash": dash,
+                "tooltip": ev_tip,
+            }
+            layers.append(_chart(calls, "rule", encoding, strokeWidth=1.3, opacity=0.75))
         liqs = ev[ev["event"] != "margin_call"]
         if len(liqs):
             present = [e.replace("_", " ") for e in _EVENT_SHAPES if e in set(liqs["event"])]
             shapes = {k.replace("_", " "): v for k, v in _EVENT_SHAPES.items()}
+            shape = _enc(
+                alt.Shape,
+                "what:N",
+                scale={"domain": present, "range": [shapes[e] for e in present]},
+                legend={"orient": "top", "title": None},
+            )
+            encoding = {
+                "x": x,
+                "y": _enc(alt.Y, "equity:Q"),
+                "color": _color(),
+                "shape": shape,
+                "tooltip": ev_tip,
+            }
             layers.append(
-                alt.Chart(liqs)
-                .mark_point(size=120, filled=True, strokeWidth=1.2, stroke="black", opacity=1)
-                .encode(
-                    x=x,
-                    y="equity:Q",
-                    color=_color(),
-                    shape=alt.Shape(
-                        "what:N",
-                        scale=alt.Scale(domain=present, range=[shapes[e] for e in present]),
-                        legend=alt.Legend(orient="top", title=None),
-                    ),
-                    tooltip=ev_tip,
+                _chart(
+                    liqs,
+                    "point",
+                    encoding,
+                    size=120,
+                    filled=True,
+                    strokeWidth=1.2,
+                    stroke="black",
+                    opacity=1,
                 )
             )
     n_liq = int(events["event"].isin(["liquidation", "partial_liquidation"]).sum())
@@ -1547,7 +1870,7 @@ def replay_equity(
         f"Path {path}: {n_call} margin call(s) (dashed), {n_liq} liquidation(s) (marked) over "
         "all modes; equity at each close, after events."
     )
-    return alt.layer(*layers).properties(width=width, height=height, title=_title(text, sub))
+    return alt.LayerChart(layer=layers, width=width, height=height, title=_title(text, sub))
 
 
 # ----------------------------------------------------------------------------- rendering

@@ -313,6 +313,98 @@ def test_replay_long_series_thinned_but_events_kept(account: mk.Account) -> None
     assert set(res.events["step"]) <= kept and steps - 1 in kept
 
 
+def test_replay_on_a_crash_path_plots_its_days(account: mk.Account) -> None:
+    """A numeric, named time index (a crash path's ``day``) is the x axis, its unit titled."""
+    case = scenario.load(scenario.default_path()).stress[0]  # a crash, indexed by day (float)
+    prices = case.prices(account)
+    index = prices["BTCUSDT"].index
+    assert index.name == "day" and index.dtype == float and index[1] < 1  # not the step number
+    res = replay(account, prices)
+    spec = charts.replay_equity(res, currency="USDT").to_dict()
+    xs = [ch for n, ch in encodings(spec) if n == "x"]
+    assert xs and all(x["title"] == "Time (days)" and x["type"] == "quantitative" for x in xs)
+    tips = [t for n, ch in encodings(spec) if n == "tooltip" for t in ch if t["field"] == "time"]
+    assert tips and all(t["title"] == "Time (days)" for t in tips)
+    rows = [r for rr in datasets(spec).values() for r in rr]
+    assert rows and all(r["time"] == pytest.approx(index[r["step"]]) for r in rows)
+    assert max(r["time"] for r in rows) == pytest.approx(index[-1])
+    marked = [r for r in rows if "what" in r]
+    assert len(marked) == len(res.events[res.events["path"] == 0]) > 0
+
+
+@pytest.mark.parametrize(
+    ("index", "title"),
+    [
+        (pd.Index(np.arange(61) * 2, name="hour"), "Time (hours)"),
+        (pd.Index(np.arange(61) / 4, name="elapsed_days"), "Elapsed (days)"),
+        (pd.Index(np.arange(61) * 0.5, name="t"), "t"),
+        (pd.RangeIndex(61), "Step"),  # unnamed: steps
+        (pd.date_range("2024-03-01", periods=61, freq="D"), "Date"),
+    ],
+)
+def test_replay_x_axis_follows_the_time_index(account, index, title) -> None:
+    btc = pd.Series(np.linspace(61_000, 40_000, 61), index=index)
+    res = replay(account, {"BTCUSDT": btc, "ETHUSDT": pd.Series(2950.0, index=index)})
+    spec = charts.replay_equity(res).to_dict()
+    assert {ch["title"] for n, ch in encodings(spec) if n == "x"} == {title}
+    lines = [r for rr in datasets(spec).values() for r in rr if "what" not in r]
+    if title == "Step":
+        assert [r["time"] for r in lines[:3]] == [0, 1, 2]
+    elif title != "Date":
+        assert [r["time"] for r in lines[:3]] == pytest.approx(list(index[:3]))
+
+
+# ----------------------------------------------------------------------------- data conversion
+def _spec_of(data: Any) -> dict:
+    return alt.Chart(data).mark_point().encode(x="price:Q", y="n:Q").to_dict()
+
+
+@pytest.mark.parametrize("category", [False, True])
+def test_frames_are_embedded_as_altair_embeds_them(category: bool) -> None:
+    """Builders convert each frame once (charts._rows): the spec is altair's own for the frame."""
+    frame = pd.DataFrame(
+        {
+            "price": [1.5, np.nan, np.inf, -np.inf, 2.0 / 3.0],
+            "n": np.arange(5, dtype=np.int64),
+            "small": np.arange(5, dtype=np.float32) / 3,
+            "flag": [True, False, True, False, True],
+            "mode": ["isolated", "cross", None, "cross", "isolated"],
+            "dash": [[1, 0], [2, 3], [1, 0], np.array([4, 3]), None],
+            "mixed": [np.float64(1.25), np.int64(2), "x", np.nan, pd.NaT],
+            "when": pd.to_datetime(
+                [
+                    "2024-01-01 00:00",
+                    "2024-01-02 12:30",
+                    None,
+                    "2024-01-04 00:00",
+                    "2024-01-05 06:00",
+                ]
+            ),
+            "utc": pd.date_range("2024-01-01", periods=5, freq="h", tz="UTC"),
+        }
+    )
+    if category:  # a dtype the fast path leaves to altair's own conversion
+        frame["cat"] = pd.Categorical(["a", "b", "a", None, "b"])
+    rows = charts._rows(frame)
+    assert isinstance(rows, alt.InlineData)
+    assert _spec_of(rows) == _spec_of(frame)
+    # shared, not copied, when altair copies a chart (as a DataFrame is)
+    chart = alt.Chart(rows).mark_point()
+    assert chart.copy(deep=True).data is rows
+
+
+def test_frames_left_to_altair_when_it_must_decide(restore_transformer) -> None:
+    big = pd.DataFrame({"price": np.arange(5_001.0), "n": 1})
+    assert charts._rows(big) is big  # altair raises its MaxRowsError when serialising
+    with pytest.raises(alt.MaxRowsError):
+        _spec_of(charts._rows(big))
+    alt.data_transformers.disable_max_rows()
+    assert isinstance(charts._rows(big), alt.InlineData)
+    alt.data_transformers.enable("json")  # the user's transformer applies
+    small = big.iloc[:3]
+    assert charts._rows(small) is small
+
+
 # ----------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize(
     ("builder", "source", "column"),
@@ -371,6 +463,14 @@ def test_offline_renderer_output_is_self_contained(built: dict) -> None:
     ids = [h.split('id="', 1)[1].split('"', 1)[0] for h in (a, b)]
     assert ids[0] != ids[1]
     assert '"actions": false' in b
+
+
+@pytest.fixture
+def restore_transformer() -> Iterator[None]:
+    name = alt.data_transformers.active
+    options = dict(alt.data_transformers.options)
+    yield
+    alt.data_transformers.enable(name, **options)
 
 
 @pytest.fixture
