@@ -212,12 +212,15 @@ def _demo(args: argparse.Namespace) -> str:
     header = (
         f"{acct.name or 'account'} on {sc.exchange}: wallet {acct.wallet_balance:,.2f} {ccy}, "
         f"{len(acct)} positions ({sc.path})\n"
-        "Each position with the account all-isolated (own margin) and all-cross (shared wallet,\n"
-        "other positions held at their marks). distance_pct: adverse move from mark to\n"
-        "liquidation.\n"
+        "Each position with the account all-isolated (own margin) and all-cross (shared wallet;\n"
+        "positions on other symbols held at their marks, those on the same symbol moving\n"
+        "together). distance_pct: adverse move from mark to liquidation, in %. none: no price\n"
+        "reaches it.\n"
     )
-    with pd.option_context("display.width", 120, "display.float_format", "{:,.2f}".format):
-        return header + table[cols].to_string()
+    with pd.option_context("display.width", 120):
+        return header + table[cols].to_string(
+            float_format=lambda v: f"{v:,.2f}", na_rep="none"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
