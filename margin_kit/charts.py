@@ -326,8 +326,135 @@ def _note(data: pd.DataFrame, x: float, y: float, align: str = "center", size: i
     ]
 
 
-def _title(text: str, subtitle: str | list[str] | None = None) -> dict[str, Any]:
-    """A title anchored left, with a grey subtitle if given (a TitleParams as a dict)."""
+# Text widths, to place labels where they fit: per character, in ems of the font size, for
+# DejaVu Sans (a common sans-serif, wider than Arial/Liberation Sans): an upper bound on the
+# browser's usual fonts, so a label placed by these widths never overlaps another.
+_NARROW = frozenset(".,:;'!|il ")
+_EM_DIGIT, _EM_NARROW, _EM_LOWER, _EM_OTHER = 0.64, 0.33, 0.62, 0.74
+
+
+def _text_px(text: str, size: float = _FONT, bold: bool = False) -> float:
+    """An upper bound on the width of ``text`` in pixels (``size`` px sans-serif)."""
+    em = 0.0
+    for ch in text:
+        if ch in _NARROW:
+            em += _EM_NARROW
+        elif ch.isdigit():
+            em += _EM_DIGIT
+        elif ch.islower():
+            em += _EM_LOWER
+        else:
+            em += _EM_OTHER
+    return em * size * (1.08 if bold else 1.0)
+
+
+def _tick_values(lo: float, hi: float, step: float) -> list[float]:
+    """Multiples of ``step`` in ``[lo, hi]``, rounded to the step's precision."""
+    first, last = np.ceil(lo / step - 1e-9), np.floor(hi / step + 1e-9)
+    digits = max(0, 1 - int(np.floor(np.log10(step)))) + 6
+    return [round(float(k * step), digits) + 0.0 for k in np.arange(first, last + 1)]  # no -0
+
+
+def _tick_format(values: Sequence[float], step: float) -> tuple[str, list[str]]:
+    """A d3 format for ticks ``step`` apart, and the labels it gives (for their widths).
+
+    Values from 10 000 on are abbreviated (``"57.5k"``, ``"1.2M"``) with just the significant
+    digits the step needs; smaller ones are written out with the decimals the step needs
+    (``"2,950"``, ``"0.125"``).
+    """
+    top = max((abs(v) for v in values), default=0.0)
+    k_step = int(np.floor(np.log10(step) + 1e-9))
+    if top >= 1e4:
+        digits = max(1, int(np.floor(np.log10(top) + 1e-9)) - k_step + 1)
+        labels = []
+        for v in values:
+            group = int(np.floor(np.log10(abs(v)) / 3)) if v else 0
+            mantissa = v / 1000.0**group
+            labels.append(f"{mantissa:.{digits}g}" + ("", "k", "M", "G", "T")[min(group, 4)])
+        return f".{digits}~s", labels
+    decimals = max(0, -k_step)
+    return f",.{decimals}f", [f"{v:,.{decimals}f}" for v in values]
+
+
+def _x_axis(lo: float, hi: float, width: float) -> dict[str, Any]:
+    """Axis properties of a horizontal quantitative axis over ``[lo, hi]``, ``width`` px wide.
+
+    Ticks at round steps (1, 2 or 5 times a power of ten) chosen from the labels' widths, so
+    labels never run together however narrow the chart (at least 40 px between ticks, as
+    Vega's default, and room for the widest label); values from 10 000 on abbreviated
+    (:func:`_tick_format`). Vega's label-overlap check stays on as a safety net.
+    """
+    axis: dict[str, Any] = {"labelOverlap": True, "labelSeparation": 4}
+    span = hi - lo
+    if not (np.isfinite(lo) and np.isfinite(hi) and span > 0 and width > 0):
+        return axis
+    k = int(np.floor(np.log10(span * 40.0 / width)))
+    for step in (m * 10.0**e for e in range(k, k + 4) for m in (1, 2, 5)):
+        spacing = width * step / span
+        if spacing < 40:
+            continue
+        values = _tick_values(lo, hi, step)
+        fmt, labels = _tick_format(values, step)
+        widest = max((_text_px(t, 10) for t in labels), default=0.0)
+        if len(values) >= 2 and spacing >= widest + 10:
+            return {"values": values, "format": fmt, **axis}
+    return axis  # too narrow for two labelled ticks: Vega's own, overlapping ones hidden
+
+
+def _room(
+    ends: Sequence[float],
+    labels: Sequence[str],
+    width: float,
+    least: float,
+    gap: float,
+    size: float = _FONT,
+) -> float:
+    """Top of a zero-based axis that leaves room for each label right of its bar's end.
+
+    At least ``least``; more when a label ``gap`` px after its end (``ends``, axis units)
+    would run past the plot's right edge at ``width`` px.
+    """
+    top = least
+    for end, label in zip(ends, labels, strict=True):
+        free = width - gap - _text_px(label, size)
+        if np.isfinite(end) and end > 0:
+            top = max(top, end * width / max(free, 0.25 * width))
+    return float(top)
+
+
+def _wrap(lines: str | list[str], fit: float) -> str | list[str]:
+    """Subtitle ``lines`` (11 px) re-wrapped at spaces where one is wider than ``fit`` px.
+
+    Widths are those of Arial/Liberation Sans (0.8 of :func:`_text_px`): a line a browser
+    shows within ``fit`` is kept as it is, so only narrow charts get more lines.
+    """
+    given = [lines] if isinstance(lines, str) else list(lines)
+    out: list[str] = []
+    for line in given:
+        if 0.8 * _text_px(line, 11) <= fit:
+            out.append(line)
+            continue
+        current = ""
+        for word in line.split(" "):
+            candidate = f"{current} {word}" if current else word
+            if current and 0.8 * _text_px(candidate, 11) > fit:
+                out.append(current)
+                current = word
+            else:
+                current = candidate
+        out.append(current)
+    return lines if out == given else out
+
+
+def _title(
+    text: str, subtitle: str | list[str] | None = None, fit: float | None = None
+) -> dict[str, Any]:
+    """A title anchored left, with a grey subtitle if given (a TitleParams as a dict).
+
+    ``fit``: the chart's width in pixels (axes included); longer subtitle lines are wrapped.
+    """
+    if subtitle and fit is not None:
+        subtitle = _wrap(subtitle, fit)
     if subtitle:
         return {
             "text": text,
@@ -382,18 +509,55 @@ def _levels_frame(levels: Any, sweep: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _place_rule_labels(
+    px: Sequence[float], widths: Sequence[float], width: float, gap: float = 4.0
+) -> list[tuple[str, int]]:
+    """Side and row of each vertical rule's label (rules at pixel ``px``; in priority order).
+
+    A label starts ``gap`` px beside its rule, on its right (``"left"``-aligned text) or its
+    left (``"right"``). Each takes, in order: the side where it stays in the panel, then
+    crosses the fewest other rules, then the highest row (rows 14 px apart) where it keeps
+    6 px clear of every label placed before it, then faces the middle of the panel. Two labels
+    on one row never overlap, so close rules (a liquidation just above its bankruptcy price)
+    get labels on opposite sides or staggered rows.
+    """
+    placed: list[tuple[int, float, float]] = []
+    out: list[tuple[str, int]] = []
+    for i, (x, w) in enumerate(zip(px, widths, strict=True)):
+        best: tuple | None = None
+        for align in ("left", "right"):
+            x0, x1 = (x + gap, x + gap + w) if align == "left" else (x - gap - w, x - gap)
+            overflow = max(0.0, -x0) + max(0.0, x1 - width)
+            crosses = sum(x0 < o < x1 for j, o in enumerate(px) if j != i)
+            row = 0
+            while any(r == row and a0 < x1 + 6 and x0 - 6 < a1 for r, a0, a1 in placed):
+                row += 1
+            inward = (align == "left") == (x < width / 2)
+            key = (overflow > 1.0, overflow, crosses, row, not inward)
+            if best is None or key < best[0]:
+                best = (key, align, row, x0, x1)
+        assert best is not None
+        _, align, row, x0, x1 = best
+        placed.append((row, x0, x1))
+        out.append((align, row))
+    return out
+
+
 def _labelled_rules(
     rows: pd.DataFrame, x_domain: tuple[float, float], width: int, unit: str
 ) -> list[alt.Chart]:
-    """Vertical rules with labels at the top (rows: level, price, label, row, mode, coloured).
+    """Vertical rules with labels at the top (rows: level, price, text, mode, coloured, dash).
 
-    Each label extends towards the middle of the panel so none runs off its edge; ``row``
-    stacks labels that would overlap.
+    Rows come in priority order; :func:`_place_rule_labels` puts each label beside its rule,
+    on the side and row (column ``row``) where it stays in the panel and overlaps no other.
     """
     lo, hi = x_domain
     rows = rows.copy()
-    px = (rows["price"] - lo) / (hi - lo) * width
-    rows["align"] = np.where(px < width / 2, "left", "right")
+    px = ((rows["price"] - lo) / (hi - lo) * width).to_numpy(dtype=float)
+    widths = [_text_px(str(t), _FONT, bold=True) for t in rows["text"]]
+    placed = _place_rule_labels(px, widths, width)
+    rows["align"] = [a for a, _ in placed]
+    rows["row"] = [r for _, r in placed]
     rows["y"] = 9 + 14 * rows["row"]
     colour = _mode_where("datum.coloured", _GREY)
     x = _enc(alt.X, "price:Q")
@@ -452,7 +616,11 @@ def equity_vs_price(
     One panel per mode, each with its own value axis and the mode's colour: equity solid,
     maintenance margin dashed, the liquidation price (equity = maintenance margin) as a rule in
     the mode's colour with the liquidated side shaded, the bankruptcy price (equity = 0) as a
-    dotted grey rule and the mark as a grey rule, all labelled with their prices.
+    dotted grey rule and the mark as a grey rule, all labelled with their prices: each label
+    beside its rule, on the side and row where it stays in the panel and overlaps no other
+    (a liquidation close to its bankruptcy price gets its label on the other side or a row
+    lower). Price ticks are spaced for the labels' widths at any ``width``, abbreviated from
+    10 000 on ("57.5k").
 
     Parameters
     ----------
@@ -499,6 +667,7 @@ def equity_vs_price(
         "price:Q",
         title=f"{symbol} price ({px_unit})".strip(),
         scale={"domain": [lo, hi], "nice": False, "zero": False},
+        axis=_x_axis(lo, hi, width),
     )
     panels = []
     for mode in _modes_in(sweep, "sweep"):
@@ -553,15 +722,15 @@ def equity_vs_price(
                     opacity=0.08,
                 )
             )
-            rows.append(("liquidation", liq, f"liquidation {_price(liq)}", 0, mode, True, "solid"))
+            rows.append(("liquidation", liq, f"liquidation {_price(liq)}", mode, True, "solid"))
         if np.isfinite(bk) and lo <= bk <= hi:
-            rows.append(("bankruptcy", bk, f"bankruptcy {_price(bk)}", 1, mode, False, "dot"))
+            rows.append(("bankruptcy", bk, f"bankruptcy {_price(bk)}", mode, False, "dot"))
         if mark is not None and lo <= float(mark) <= hi:
             m = float(mark)
-            rows.append(("mark", m, f"mark {_price(m)}", 2, mode, False, "solid"))
+            rows.append(("mark", m, f"mark {_price(m)}", mode, False, "solid"))
         if rows:
             frame = pd.DataFrame(
-                rows, columns=["level", "price", "text", "row", "mode", "coloured", "dash"]
+                rows, columns=["level", "price", "text", "mode", "coloured", "dash"]
             ).assign(
                 label=lambda d: d["level"],
                 dash=lambda d: d["dash"].map({"solid": [1, 0], "dot": [2, 3]}),
@@ -602,6 +771,7 @@ def equity_vs_price(
                 "Liquidated where equity meets the maintenance margin; bankrupt where equity is 0.",
                 f"Cross: {moves}, other symbols stay at their marks.",
             ],
+            fit=2 * width + 148,
         ),
     )
 
@@ -742,11 +912,33 @@ def liquidation_vs_leverage(
             alt.ColorValue(_GREY),
         ),
     ]
-    layers = [*mark_layers, *_leverage_rule(sweep, height), lines, points]
+
+    def flat_text(mode: str, value: float) -> str:
+        return f"{mode}: {_price(value)} at every leverage"
+
+    label_y = None
+    lev = _current_leverage(sweep)
+    if lev is not None:  # the "current" label where no line, mark or note runs
+        domains = (
+            (float(data["leverage"].min()), float(data["leverage"].max())),
+            (float(values.min() - pad), float(values.max() + pad)),
+        )
+        mark_px = (1.0 - (mark - domains[1][0]) / (domains[1][1] - domains[1][0])) * height
+        boxes = _flat_boxes(data, "liquidation_price", flat_text, domains, (width, height))
+        boxes.append((0.0, 4 + _text_px(f"mark {_price(mark)}"), mark_px - 15, mark_px - 1))
+        short = _attr(sweep, "side") == "short"
+        for i, m in enumerate(_modes_in(sweep, "sweep")):  # as _no_liquidation_notes places
+            if not sweep.loc[sweep["mode"] == m, "liquidation_price"].isna().all():
+                continue
+            c = 16 + 18 * i if short else height - 40 - 18 * i
+            w = _text_px(f"{m}: no liquidation price", 12, bold=True)
+            boxes.append((width - 8 - w, width - 8, c - 8, c + 8))
+        label_y = _leverage_label_y(
+            data, "liquidation_price", domains, lev, (width, height), [mark], boxes
+        )
+    layers = [*mark_layers, *_leverage_rule(sweep, height, label_y), lines, points]
     layers += _no_liquidation_notes(sweep, "liquidation_price", width, height)
-    layers += _flat_notes(
-        data, "liquidation_price", lambda m, v: f"{m}: {_price(v)} at every leverage"
-    )
+    layers += _flat_notes(data, "liquidation_price", flat_text)
     text = title or f"Liquidation price vs leverage: {position}"
     return alt.LayerChart(
         layer=layers,
@@ -760,14 +952,119 @@ def liquidation_vs_leverage(
                 "Cross: the whole wallet backs the position; leverage does not move it.",
                 _sweep_subtitle(sweep),
             ],
+            fit=width + 60,
         ),
     )
 
 
-def _leverage_rule(sweep: pd.DataFrame, height: int) -> list[alt.Chart]:
-    """A dotted rule at the position's current leverage (``sweep.attrs["leverage"]``)."""
+def _current_leverage(sweep: pd.DataFrame) -> float | None:
+    """``sweep.attrs["leverage"]`` when within the sweep's leverages, else None."""
     lev = _attr(sweep, "leverage")
     if lev is None or not sweep["leverage"].min() <= float(lev) <= sweep["leverage"].max():
+        return None
+    return float(lev)
+
+
+def _free_y(
+    x_left: float,
+    w: float,
+    height: int,
+    curves: Sequence[tuple[np.ndarray, np.ndarray]],
+    boxes: Sequence[tuple[float, float, float, float]] = (),
+) -> float:
+    """Where (pixels from the top) a one-line label over ``[x_left, x_left + w]`` meets least.
+
+    Obstacles: ``curves`` (pixel x and y of each line; a horizontal line is two points) and
+    other labels' ``boxes`` (x0, x1, y0, y1). Tried 8 px above the bottom edge (where it
+    always was), then higher, then at the top, then further in; the first that meets nothing,
+    else the one meeting least.
+    """
+    best: tuple | None = None
+    for rank, c in enumerate((height - 8, height - 24, 8, 24, height - 40, 40)):
+        y0, y1 = c - 7.5, c + 7.5  # the text and a line's half width
+        hits = 0
+        for cx, cy in curves:
+            keep = np.isfinite(cx) & np.isfinite(cy)
+            cx, cy = cx[keep], cy[keep]
+            order = np.argsort(cx, kind="stable")
+            cx, cy = cx[order], cy[order]
+            inside = (cx >= x_left) & (cx <= x_left + w)
+            # the line's heights over the label: points inside plus the line at both ends
+            ys = list(cy[inside])
+            for edge in (x_left, x_left + w):
+                if cx.size and cx[0] <= edge <= cx[-1]:
+                    ys.append(float(np.interp(edge, cx, cy)))
+            if ys and min(ys) < y1 and max(ys) > y0:
+                hits += 3
+        hits += 5 * sum(
+            b[0] < x_left + w and x_left < b[1] and b[2] < y1 and y0 < b[3] for b in boxes
+        )
+        if best is None or (hits, rank) < best[0]:
+            best = ((hits, rank), c)
+    assert best is not None
+    return float(best[1])
+
+
+def _leverage_label_y(
+    data: pd.DataFrame,
+    column: str,
+    domains: tuple[tuple[float, float], tuple[float, float]],
+    lev: float,
+    size: tuple[int, int],
+    hlines: Sequence[float] = (),
+    boxes: Sequence[tuple[float, float, float, float]] = (),
+) -> float:
+    """The free height for the "current Nx" label beside the rule at leverage ``lev``.
+
+    Curves: each mode's ``column`` against leverage, and horizontal lines at ``hlines`` (axis
+    units); boxes: labels already there (pixels). See :func:`_free_y`.
+    """
+    (x0, x1), (y0, y1) = domains
+    width, height = size
+
+    def px(v: Any) -> np.ndarray:
+        return (np.asarray(v, dtype=float) - x0) / ((x1 - x0) or 1.0) * width
+
+    def py(v: Any) -> np.ndarray:
+        return (1.0 - (np.asarray(v, dtype=float) - y0) / ((y1 - y0) or 1.0)) * height
+
+    curves = [(px(g["leverage"]), py(g[column])) for _, g in data.groupby("mode", sort=False)]
+    curves += [(np.array([0.0, width]), py([h, h])) for h in hlines]
+    label = f"current {lev:g}x"
+    return _free_y(float(px(lev)) + 4, _text_px(label), height, curves, boxes)
+
+
+def _flat_boxes(
+    data: pd.DataFrame,
+    column: str,
+    text: Any,
+    domains: tuple[tuple[float, float], tuple[float, float]],
+    size: tuple[int, int],
+) -> list[tuple[float, float, float, float]]:
+    """Pixel boxes of :func:`_flat_notes`' labels (right end of each flat line, 9 px above)."""
+    (x0, x1), (y0, y1) = domains
+    width, height = size
+    boxes = []
+    for mode, group in data.groupby("mode", sort=False):
+        values = group[column].dropna()
+        if len(values) > 1 and float(values.max() - values.min()) <= 1e-12 * max(
+            1.0, float(values.abs().max())
+        ):
+            last = group.loc[group["leverage"].idxmax()]
+            right = (float(last["leverage"]) - x0) / ((x1 - x0) or 1.0) * width - 4
+            w = _text_px(text(mode, float(last[column])), _FONT, bold=True)
+            c = (1.0 - (float(last[column]) - y0) / ((y1 - y0) or 1.0)) * height - 9
+            boxes.append((right - w, right, c - 7, c + 7))
+    return boxes
+
+
+def _leverage_rule(sweep: pd.DataFrame, height: int, label_y: float | None = None) -> list:
+    """A dotted rule at the position's current leverage (``sweep.attrs["leverage"]``).
+
+    Its label at ``label_y`` pixels from the top (default 8 px above the bottom).
+    """
+    lev = _current_leverage(sweep)
+    if lev is None:
         return []
     data = _rows(pd.DataFrame({"leverage": [float(lev)], "label": [f"current {float(lev):g}x"]}))
     x = _enc(alt.X, "leverage:Q")
@@ -779,14 +1076,15 @@ def _leverage_rule(sweep: pd.DataFrame, height: int) -> list[alt.Chart]:
             color=_GREY,
             strokeDash=[2, 3],
         ),
-        _chart(
+        *_halo_text(
             data,
-            "text",
-            {"x": x, "y": alt.YValue(height - 8), "text": _enc(alt.Text, "label:N")},
-            align="left",
-            dx=4,
-            fontSize=_FONT,
-            color=_GREY,
+            {"align": "left", "dx": 4, "fontSize": _FONT},
+            {
+                "x": x,
+                "y": alt.YValue(height - 8 if label_y is None else label_y),
+                "text": _enc(alt.Text, "label:N"),
+            },
+            alt.ColorValue(_GREY),
         ),
     ]
 
@@ -882,52 +1180,134 @@ def probability_vs_leverage(
         size=40,
     )
     text = title or f"Probability of liquidation vs leverage: {position}"
-    notes = _flat_notes(data, "p_liquidation", lambda m, v: f"{m}: {v:.2%} at every leverage")
+
+    def flat_text(mode: str, value: float) -> str:
+        return f"{mode}: {value:.2%} at every leverage"
+
+    notes = _flat_notes(data, "p_liquidation", flat_text)
+    label_y = None
+    lev = _current_leverage(sweep)
+    if lev is not None:  # the "current" label where no line or note runs
+        domains = (
+            (float(data["leverage"].min()), float(data["leverage"].max())),
+            (0.0, max(0.05, float(data["p_liquidation"].max()))),
+        )
+        boxes = _flat_boxes(data, "p_liquidation", flat_text, domains, (width, height))
+        label_y = _leverage_label_y(data, "p_liquidation", domains, lev, (width, height),
+                                    boxes=boxes)  # fmt: skip
     return alt.LayerChart(
-        layer=[*_leverage_rule(sweep, height), lines, points, *notes],
+        layer=[*_leverage_rule(sweep, height, label_y), lines, points, *notes],
         width=width,
         height=height,
-        title=_title(text, [model, _sweep_subtitle(sweep)]),
+        title=_title(text, [model, _sweep_subtitle(sweep)], fit=width + 60),
     )
 
 
-def _label_leverages(data: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
-    """A few rows per mode to label: the ends and the round leverages 2, 5, 10, 20, 50, 100.
+#: Places for a point's label: (side, dy), the label's centre ``6 px + half its width`` to the
+#: ``side`` (+1 right, -1 left) of the point and ``dy`` px below it.
+_BESIDE = {
+    "above right": (1, -7),
+    "above left": (-1, -7),
+    "below right": (1, 9),
+    "below left": (-1, 9),
+}
 
-    A mode whose points all coincide (cross: leverage moves neither axis) gets one label,
-    "every leverage", placed first; other labels that would sit within 4 % (of both axes) of one
-    already placed are skipped.
+
+def _nice_top(lo: float, hi: float, count: int = 10) -> float:
+    """``hi`` rounded up as Vega's ``nice`` scale rounds a domain (d3's tick step for ``count``)."""
+    raw = (hi - lo) / count
+    if not np.isfinite(raw) or raw <= 0:
+        return hi
+    power = 10.0 ** np.floor(np.log10(raw))
+    error = raw / power
+    factor = next((f for f, at in ((10, 50), (5, 10), (2, 2)) if error >= np.sqrt(at)), 1)
+    step = factor * power
+    return float(np.ceil(hi / step) * step)
+
+
+def _label_leverages(
+    data: pd.DataFrame,
+    x: str,
+    y: str,
+    domains: tuple[tuple[float, float], tuple[float, float]],
+    width: int,
+    height: int,
+) -> pd.DataFrame:
+    """A few rows per mode to label, each with a free place beside its point.
+
+    Candidates: the ends and the round leverages 2, 5, 10, 20, 50, 100; a mode whose points all
+    coincide (cross: leverage moves neither axis) gets one label, "every leverage", placed
+    first. Each label takes the place (:data:`_BESIDE`) inside the plot, clear of every label
+    already placed, that covers the fewest points, preferring the side the curve leaves free
+    (above left of a rising curve, above right of a falling one); a label with no such place
+    is skipped. ``domains`` (x and y scales) and the size map values to pixels; the label's
+    centre is returned in axis units (``label_x``, ``label_y``), for a centred text mark.
     """
+    (x0, x1), (y0, y1) = domains
+    data = data.reset_index(drop=True)
+    px = ((data[x] - x0) / ((x1 - x0) or 1.0) * width).to_numpy(dtype=float)
+    py = ((1.0 - (data[y] - y0) / ((y1 - y0) or 1.0)) * height).to_numpy(dtype=float)
+    pos = {i: k for k, i in enumerate(data.index)}
     spans = {c: float(data[c].max() - data[c].min()) or 1.0 for c in (x, y)}
     groups = list(data.groupby("mode", sort=False))
     flat = {
         m: all(float(g[c].max() - g[c].min()) < 1e-9 * spans[c] for c in (x, y)) for m, g in groups
     }
-    picked: list[Any] = []
-    labels: dict[Any, str] = {}
+    boxes: list[tuple[float, float, float, float]] = []
+    picked: dict[Any, tuple[str, float, float]] = {}
 
-    def crowded(i: Any) -> bool:
-        return any(
-            abs(data.loc[i, x] - data.loc[j, x]) < 0.04 * spans[x]
-            and abs(data.loc[i, y] - data.loc[j, y]) < 0.04 * spans[y]
-            for j in picked
-        )
+    def place(i: Any, label: str, rising: bool | None) -> None:
+        k = pos[i]
+        if not (np.isfinite(px[k]) and np.isfinite(py[k])):
+            return
+        half = _text_px(label, _FONT, bold=True) / 2
+        order = ["above right", "below left", "above left", "below right"]  # falling, or flat
+        if rising:
+            order = ["above left", "below right", "above right", "below left"]
+        best = None
+        for rank, name in enumerate(order):
+            side, dy = _BESIDE[name]
+            cx, cy = px[k] + side * (6 + half), py[k] + dy
+            box = (cx - half, cx + half, cy - 7, cy + 7)
+            if box[0] < 0 or box[1] > width or box[2] < 0 or box[3] > height:
+                continue
+            if any(box[0] < b[1] + 2 and b[0] < box[1] + 2 and box[2] < b[3] and b[2] < box[3]
+                   for b in boxes):  # fmt: skip
+                continue
+            inside = (px > box[0] - 3) & (px < box[1] + 3) & (py > box[2] - 3) & (py < box[3] + 3)
+            key = (int(inside.sum()), rank)
+            if best is None or key < best[0]:
+                best = (key, box, cx, cy)
+        if best is None and rising is None:  # the one label of a flat mode is never dropped
+            cx, cy = px[k] + 6 + half, py[k] - 7
+            best = (None, (cx - half, cx + half, cy - 7, cy + 7), cx, cy)
+        if best is not None:
+            _, box, cx, cy = best
+            boxes.append(box)
+            picked[i] = (label, x0 + cx / width * (x1 - x0), y1 - cy / height * (y1 - y0))
 
     for m, group in sorted(groups, key=lambda mg: not flat[mg[0]]):
         if flat[m]:
-            picked.append(group.index[0])
-            labels[group.index[0]] = f"{m}: every leverage"
+            place(group.index[0], f"{m}: every leverage", None)
             continue
+        group = group.sort_values("leverage")
         levs = group["leverage"].to_numpy()
+        gx = px[[pos[i] for i in group.index]]
+        gy = py[[pos[i] for i in group.index]]
         for v in (levs.min(), 2, 5, 10, 20, 50, 100, levs.max()):
             if not levs.min() <= v <= levs.max():
                 continue
-            i = group.index[int(np.argmin(np.abs(levs - v)))]
-            if i not in labels and not crowded(i):
-                picked.append(i)
-                labels[i] = f"{group.loc[i, 'leverage']:.3g}x"
-    out = data.loc[picked].copy()
-    out["label"] = [labels[i] for i in picked]
+            j = int(np.argmin(np.abs(levs - v)))
+            i = group.index[j]
+            if i in picked:
+                continue
+            a, b = max(j - 1, 0), min(j + 1, len(levs) - 1)
+            # on screen y grows downwards: a rising curve has dy < 0 where dx > 0
+            rising = bool((gy[b] - gy[a]) * (gx[b] - gx[a]) < 0)
+            place(i, f"{levs[j]:.3g}x", rising)
+    out = data.loc[list(picked)].copy()
+    for k, column in enumerate(("label", "label_x", "label_y")):
+        out[column] = [picked[i][k] for i in picked]
     return out
 
 
@@ -1011,36 +1391,51 @@ def loss_frontier(
         _tip("expected_loss:Q", f"Expected loss ({ccy})", fmt),
         _tip("margin_locked:Q", f"Margin locked ({ccy})", fmt),
     ]
+    p_top = max(0.05, float(data["p_liquidation"].max()) * 1.05)
+    # the y scale Vega would make (from 0, nice), explicit: labels are placed in its pixels
+    losses = data["expected_loss"].to_numpy(dtype=float)
+    losses = losses[np.isfinite(losses)]
+    y_lo = min(0.0, float(losses.min())) if losses.size else 0.0
+    y_hi = float(losses.max()) if losses.size else 1.0
+    y_domain = (y_lo, _nice_top(y_lo, y_hi if y_hi > y_lo else y_lo + 1.0))
     encoding = {
         "x": _enc(
             alt.X,
             "p_liquidation:Q",
             title=f"P(liquidation {within}) (%)",
             axis={"format": ".0%"},
-            scale={"domain": [0, max(0.05, float(data["p_liquidation"].max()) * 1.05)]},
+            scale={"domain": [0, p_top]},
         ),
-        "y": _enc(alt.Y, "expected_loss:Q", title=f"Expected loss ({ccy})"),
+        "y": _enc(
+            alt.Y,
+            "expected_loss:Q",
+            title=f"Expected loss ({ccy})",
+            scale={"domain": list(y_domain), "nice": False},
+        ),
         "color": _color(),
         "order": _enc(alt.Order, "leverage:Q"),
         "tooltip": tooltip,
     }
-    labels = _label_leverages(data, "p_liquidation", "expected_loss")
+    labels = _label_leverages(
+        data, "p_liquidation", "expected_loss", ((0.0, p_top), y_domain), width, height
+    )
+    label_layers = _halo_text(
+        labels,
+        {"align": "center", "baseline": "middle", "fontSize": _FONT, "fontWeight": 600},
+        {
+            "x": _enc(alt.X, "label_x:Q"),
+            "y": _enc(alt.Y, "label_y:Q"),
+            "text": _enc(alt.Text, "label:N"),
+        },
+        _color(legend=False),
+    )
     rows = _rows(data)
     text = title or f"Expected loss vs probability of liquidation: {position}"
     return alt.LayerChart(
         layer=[
             _chart(rows, "line", encoding, strokeWidth=1.5, opacity=0.5),
             _chart(rows, "circle", encoding, size=30, opacity=1),
-            *_halo_text(
-                labels,
-                {"align": "left", "dx": 6, "dy": -7, "fontSize": _FONT, "fontWeight": 600},
-                {
-                    "x": _enc(alt.X, "p_liquidation:Q"),
-                    "y": _enc(alt.Y, "expected_loss:Q"),
-                    "text": _enc(alt.Text, "label:N"),
-                },
-                _color(legend=False),
-            ),
+            *label_layers,
         ],
         width=width,
         height=height,
@@ -1052,6 +1447,7 @@ def loss_frontier(
                 "isolated, the position's margin + PnL; cross, the whole cross equity.",
                 model,
             ],
+            fit=width + 60,
         ),
     )
 
@@ -1106,6 +1502,18 @@ def capital_usage(
     data["share"] = data["amount"] / data["total"]
     data["order"] = np.arange(len(data))
     fmt = _amount_format(data["amount"])
+    totals = data.groupby("mode", sort=False)["amount"].sum().reset_index()
+
+    def _amt(v: float) -> str:
+        return f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.4g}"
+
+    totals["label"] = [
+        f"locked {_amt(data[(data['mode'] == m) & (data['kind'] == 'locked')]['amount'].sum())}"
+        f" · free {_amt(data[(data['mode'] == m) & (data['kind'] == 'free')]['amount'].sum())}"
+        for m in totals["mode"]
+    ]
+    # room on the right for the "locked · free" label, however narrow the chart
+    top = _room(totals["amount"], totals["label"], width, 1.45 * float(data["total"].max()), 6)
     bars = _chart(
         data,
         "bar",
@@ -1116,8 +1524,8 @@ def capital_usage(
                 "amount:Q",
                 title=f"Capital ({ccy})",
                 stack="zero",
-                # room on the right for the "locked · free" label
-                scale={"domain": [0, 1.45 * float(data["total"].max())], "nice": False},
+                scale={"domain": [0, top], "nice": False},
+                axis=_x_axis(0.0, top, width),
             ),
             "color": _color(legend=False),
             "opacity": _enc(
@@ -1144,16 +1552,6 @@ def capital_usage(
         strokeWidth=1.5,
         height={"band": 0.7},
     )
-    totals = data.groupby("mode", sort=False)["amount"].sum().reset_index()
-
-    def _amt(v: float) -> str:
-        return f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.4g}"
-
-    totals["label"] = [
-        f"locked {_amt(data[(data['mode'] == m) & (data['kind'] == 'locked')]['amount'].sum())}"
-        f" · free {_amt(data[(data['mode'] == m) & (data['kind'] == 'free')]['amount'].sum())}"
-        for m in totals["mode"]
-    ]
     labels = _chart(
         totals,
         "text",
@@ -1178,6 +1576,7 @@ def capital_usage(
                 "Isolated: margin ring-fenced per position; the rest of the wallet is free.",
                 "Cross: initial margin at the mark; the rest of the cross equity is available.",
             ],
+            fit=width + 60,
         ),
     )
 
@@ -1259,6 +1658,7 @@ def comparison(
     p_max = min(1.0, max(0.05, float(data["p_high"].max())))
     data["p_text"] = [f"{v:.1%}" for v in data["p_liquidation"]]
     data["d_text"] = [f"{v:.1f} %" if np.isfinite(v) else "" for v in data["distance_pct"]]
+    p_top = _room(data["p_high"], data["p_text"], width, p_max * 1.22, 4, size=10)
     where = {"y": y, "yOffset": y_off}
     label = {"align": "left", "dx": 4, "fontSize": 10, "baseline": "middle"}
     rows = _rows(data)
@@ -1275,7 +1675,7 @@ def comparison(
                         title="P(liquidation) (%)",
                         axis={"format": ".0%"},
                         # room on the right for the value labels
-                        scale={"domain": [0, p_max * 1.22], "nice": False},
+                        scale={"domain": [0, p_top], "nice": False},
                     ),
                     "color": _color(symbol="square"),
                     "tooltip": tooltip,
@@ -1313,6 +1713,8 @@ def comparison(
     )
     dist_data = data[data["position"] != ACCOUNT_ROW]
     d_max = float(np.nanmax(dist_data["distance_pct"].to_numpy(dtype=float), initial=1.0))
+    d_top = _room(dist_data["distance_pct"], dist_data["d_text"], width, max(1.0, d_max) * 1.18, 4,
+                  size=10)  # fmt: skip
     dist_rows = _rows(dist_data)
     where = {
         "y": _enc(alt.Y, "position:N", sort=order, title=None, axis=None, scale={"domain": order}),
@@ -1329,7 +1731,7 @@ def comparison(
                         alt.X,
                         "distance_pct:Q",
                         title="Distance to liquidation (% of mark)",
-                        scale={"domain": [0, max(1.0, d_max) * 1.18], "nice": False},
+                        scale={"domain": [0, d_top], "nice": False},
                     ),
                     "color": _color(legend=False),
                     "tooltip": tooltip,
@@ -1364,6 +1766,7 @@ def comparison(
                 "positions share one event.",
                 "Distance: adverse move from the mark to the liquidation price.",
             ],
+            fit=2 * width + 116,
         ),
     )
 
@@ -1493,6 +1896,7 @@ def tier_ladder(
             text,
             "Larger positions pay a higher maintenance rate and may use less leverage "
             "(points mark where each tier starts).",
+            fit=width + 60,
         ),
     )
 
@@ -1514,7 +1918,92 @@ def _barrier_frame(barriers: Any) -> pd.DataFrame:
         raise InputError("barriers", type(barriers).__name__, "a mapping mode -> price or a frame")
     if len(frame):
         _modes_in(frame, "barriers")
-    return frame[np.isfinite(frame["liquidation_price"].astype(float))].reset_index(drop=True)
+    return frame.reset_index(drop=True)
+
+
+def _pack(desired: Sequence[float], lo: float, hi: float, gap: float) -> list[float]:
+    """Positions as near ``desired`` as allows ``gap`` between any two, within ``[lo, hi]``.
+
+    One-dimensional label packing (order kept): pushed apart downwards, then back up from
+    ``hi``. More labels than fit in ``[lo, hi]`` go on above ``lo`` rather than overlap.
+    """
+    order = np.argsort(np.asarray(desired, dtype=float), kind="stable")
+    pos = np.asarray(desired, dtype=float)[order]
+    for i in range(len(pos)):
+        pos[i] = max(pos[i], lo if i == 0 else pos[i - 1] + gap)
+    for i in reversed(range(len(pos))):
+        pos[i] = min(pos[i], hi if i == len(pos) - 1 else pos[i + 1] - gap)
+    out = np.empty_like(pos)
+    out[order] = pos
+    return out.tolist()
+
+
+#: A liquidation level further than this share of the simulated range beyond it is not put on
+#: the fan's axis (the fan would shrink below 1 / 1.6 of the height): it is named at the edge.
+_LEVEL_REACH = 0.6
+
+
+def _fan_levels(
+    bar: pd.DataFrame,
+    near: np.ndarray,
+    domain: tuple[float, float],
+    unit: str,
+    width: int,
+    height: int,
+) -> list[alt.Chart]:
+    """Liquidation levels on the fan: rules with labels, or edge labels for levels off it.
+
+    ``bar``: finite levels (``mode``, ``liquidation_price``); ``near``: which are on the
+    axis (``domain``). Those get a dashed rule in the mode's colour; the others a label at the
+    bottom or top edge with an arrow ("cross liquidation 3,137.45 ↓ below the chart"). Labels
+    sit at the right, just above their rule (below it at the top edge), packed at least 13 px
+    apart so close levels never overlap.
+    """
+    lo, hi = domain
+    level = bar["liquidation_price"].to_numpy(dtype=float)
+    y_px = (hi - level) / (hi - lo) * height
+    desired = np.where(
+        near,
+        np.where(y_px - 8 < 7, y_px + 9, y_px - 8),
+        np.where(level < lo, height - 8, 8),
+    )
+    at = np.asarray(_pack(desired, 7, height - 7, 13))
+    text = [
+        f"{m} liquidation {_price(v)}"
+        + ("" if n else " ↓ below the chart" if v < lo else " ↑ above the chart")
+        for m, v, n in zip(bar["mode"], level, near, strict=True)
+    ]
+    tip = [
+        _tip("mode:N", "Mode"),
+        _tip("liquidation_price:Q", f"Liquidation ({unit})", ",.2f"),
+    ]
+    labels = bar.assign(label=text, label_y=hi - at / height * (hi - lo))
+    layers: list[alt.Chart] = []
+    if near.any():
+        layers.append(
+            _chart(
+                bar[near],
+                "rule",
+                {
+                    "y": _enc(alt.Y, "liquidation_price:Q"),
+                    "color": _color(symbol="stroke"),
+                    "tooltip": tip,
+                },
+                strokeWidth=2,
+                strokeDash=[7, 3],
+            )
+        )
+    return layers + _halo_text(
+        labels,
+        {"align": "right", "baseline": "middle", "fontSize": _FONT, "fontWeight": 600},
+        {
+            "x": alt.XValue(width - 4),
+            "y": _enc(alt.Y, "label_y:Q"),
+            "text": _enc(alt.Text, "label:N"),
+            "tooltip": tip,
+        },
+        _color(legend=False),
+    )
 
 
 def path_fan(
@@ -1537,8 +2026,12 @@ def path_fan(
     barriers : mapping or DataFrame, optional
         Liquidation price per mode (``{"isolated": 54_000, "cross": 30_000}``), or a frame with
         ``mode`` and ``liquidation_price`` (one row per mode, e.g. one position's rows of
-        :func:`margin_kit.compare`'s table); drawn as horizontal rules in the mode's colour.
-        NaN: no rule.
+        :func:`margin_kit.compare`'s table); drawn as horizontal rules in the mode's colour,
+        labelled at the right (close levels' labels stacked, never overlapping). The price axis
+        takes in levels up to 60 % of the simulated range's span beyond it; a level further
+        off is not dropped but named at the chart's bottom or top edge with an arrow ("cross
+        liquidation 3,137.45 ↓ below the chart"), so the fan keeps most of the height. NaN:
+        no rule; the subtitle names the mode ("No liquidation price: cross.").
     price_unit : str, optional
         Unit of the price axis; default ``barriers.attrs["price_unit"]`` (a
         :func:`margin_kit.compare.price_levels` frame carries it), else ``fan.attrs``.
@@ -1593,15 +2086,18 @@ def path_fan(
             }
         )
     bar = _barrier_frame(barriers)
-    prices = np.concatenate(
-        [
-            q["price"].to_numpy(),
-            paths["price"].to_numpy(),
-            bar["liquidation_price"].to_numpy(dtype=float),
-        ]
-    )
+    level = bar["liquidation_price"].to_numpy(dtype=float)
+    missing = list(dict.fromkeys(bar.loc[~np.isfinite(level), "mode"]))
+    bar, level = bar[np.isfinite(level)].reset_index(drop=True), level[np.isfinite(level)]
+    fan_prices = np.concatenate([q["price"].to_numpy(), paths["price"].to_numpy()])
+    # the axis takes in a level near the simulated range; one far off it would squash the fan:
+    # it is named at the chart's edge instead (never silently dropped)
+    reach = _LEVEL_REACH * (fan_prices.max() - fan_prices.min() or fan_prices.max())
+    near = (level >= fan_prices.min() - reach) & (level <= fan_prices.max() + reach)
+    prices = np.concatenate([fan_prices, level[near]])
     pad = 0.04 * (prices.max() - prices.min() or prices.max())
-    y_scale = {"domain": [prices.min() - pad, prices.max() + pad], "zero": False, "nice": False}
+    d_lo, d_hi = float(prices.min() - pad), float(prices.max() + pad)
+    y_scale = {"domain": [d_lo, d_hi], "zero": False, "nice": False}
     y = _enc(alt.Y, "price:Q", title=f"Price ({unit})", scale=y_scale)
     x = _enc(
         alt.X,
@@ -1644,38 +2140,7 @@ def path_fan(
         encoding = {"x": x, "y": y, "tooltip": [_tip("series:N", "Line"), day, price_tip]}
         layers.append(_chart(median, "line", encoding, strokeWidth=2, color="black"))
     if len(bar):
-        labels = zip(bar["mode"], bar["liquidation_price"], strict=True)
-        bar = bar.assign(label=[f"{m} liquidation {_price(v)}" for m, v in labels])
-        tip = [
-            _tip("mode:N", "Mode"),
-            _tip("liquidation_price:Q", f"Liquidation ({unit})", ",.2f"),
-        ]
-        at = _enc(alt.Y, "liquidation_price:Q")
-        bar = _rows(bar)
-        layers += [
-            _chart(
-                bar,
-                "rule",
-                {"y": at, "color": _color(symbol="stroke"), "tooltip": tip},
-                strokeWidth=2,
-                strokeDash=[7, 3],
-            ),
-            _chart(
-                bar,
-                "text",
-                {
-                    "x": alt.XValue(width - 4),
-                    "y": at,
-                    "text": _enc(alt.Text, "label:N"),
-                    "color": _color(legend=False),
-                    "tooltip": tip,
-                },
-                align="right",
-                dy=-7,
-                fontSize=_FONT,
-                fontWeight=600,
-            ),
-        ]
+        layers += _fan_levels(bar, near, (d_lo, d_hi), unit, width, height)
     n_paths = _attr(fan, "paths")
     n_samples = paths["series"].nunique()
     sub = [
@@ -1684,9 +2149,12 @@ def path_fan(
         else "Shaded: quantile bands of the simulated paths",
         f"black: median; thin: {n_samples} sample paths; dashed: liquidation price per mode.",
     ]
+    lines = ["; ".join(sub)]
+    if missing:
+        lines.append(f"No liquidation price: {', '.join(missing)}.")
     text = title or "Simulated price paths"
     return alt.LayerChart(
-        layer=layers, width=width, height=height, title=_title(text, ["; ".join(sub)])
+        layer=layers, width=width, height=height, title=_title(text, lines, fit=width + 60)
     )
 
 
@@ -1870,7 +2338,9 @@ def replay_equity(
         f"Path {path}: {n_call} margin call(s) (dashed), {n_liq} liquidation(s) (marked) over "
         "all modes; equity at each close, after events."
     )
-    return alt.LayerChart(layer=layers, width=width, height=height, title=_title(text, sub))
+    return alt.LayerChart(
+        layer=layers, width=width, height=height, title=_title(text, sub, fit=width + 60)
+    )
 
 
 # ----------------------------------------------------------------------------- rendering

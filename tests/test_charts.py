@@ -4,11 +4,14 @@ Each builder is run on real inputs (the default scenario, the shipped exchange t
 fan, a replay) and its spec is checked by altair's own validation and by reading the values
 back out of the spec: the rule drawn at the liquidation price sits where the account says.
 Every chart is rendered to PNG with vl-convert, and the offline renderer is rendered in
-chromium from a page holding only the inlined bundle (no network).
+chromium from a page holding only the inlined bundle (no network). Legibility at narrow widths
+is measured in chromium too (real text extents): tick labels apart and reading back as their
+values, rule, point and bar labels never overlapping and inside their plots.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +21,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import vl_convert as vlc
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import margin_kit as mk
 from margin_kit import InputError, charts, exchanges, scenario
@@ -287,6 +292,158 @@ def test_path_fan_bands_and_barriers(account: mk.Account) -> None:
     assert {r["mode"] for r in rules} == {"isolated"}
 
 
+# ----------------------------------------------------------------------------- legibility
+def _isolated_long_20x() -> mk.Account:
+    """Notebook 01's position: BTCUSDT long 2 @ 60,000, 20x isolated (liquidation 57,261.31,
+    bankruptcy 57,000: rules a few pixels apart)."""
+    btc = exchanges.get("binance-usdm").market("BTCUSDT")
+    position = mk.Position(btc, "long", 2.0, 60_000, leverage=20, margin_mode="isolated")
+    return mk.Account(position.isolated_margin, [position])
+
+
+def _x_axes(spec: dict) -> list[dict]:
+    return [ch["axis"] for n, ch in encodings(spec) if n == "x" and "axis" in ch]
+
+
+@pytest.mark.parametrize("width", [160, 200, 240, 300, 330, 600])
+@pytest.mark.parametrize("prices", [None, "middle"])
+def test_equity_close_rule_labels_staggered_or_back_to_back(width: int, prices: Any) -> None:
+    """Liquidation 57,261 and bankruptcy 57,000: their labels share no row unless they face
+    away from each other (bankruptcy, the lower price, to the left of its rule)."""
+    acct = _isolated_long_20x()
+    grid = None if prices is None else np.linspace(53_000, 61_000, 200)  # rules mid-panel
+    spec = charts.equity_vs_price(price_sweep(acct, acct.positions[0].name, grid),
+                                  width=width).to_dict()  # fmt: skip
+    for mode in ("isolated", "cross"):
+        (liq,) = rows_with(spec, level="liquidation", mode=mode)
+        (bk,) = rows_with(spec, level="bankruptcy", mode=mode)
+        assert liq["price"] == pytest.approx(57_261.31, abs=0.01) and bk["price"] == 57_000
+        assert liq["row"] != bk["row"] or (bk["align"], liq["align"]) == ("right", "left")
+        assert liq["y"] != bk["y"] or liq["row"] == bk["row"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.floats(0, 1), min_size=1, max_size=5),
+    st.lists(st.floats(20, 160), min_size=5, max_size=5),
+    st.floats(120, 700),
+)
+def test_rule_labels_on_one_row_never_overlap(xs, text_widths, width) -> None:
+    px = [x * width for x in xs]
+    widths = text_widths[: len(px)]
+    placed = charts._place_rule_labels(px, widths, width)
+    extents = []
+    for x, w, (align, row) in zip(px, widths, placed, strict=True):
+        x0 = x + 4 if align == "left" else x - 4 - w
+        extents.append((row, x0, x0 + w))
+        if w + 4 <= max(x, width - x):  # fits on one side at least: stays in the panel
+            assert x0 >= -1e-9 and x0 + w <= width + 1e-9
+    for i, (r, a0, a1) in enumerate(extents):
+        for r2, b0, b1 in extents[:i]:
+            assert r != r2 or a1 + 6 <= b0 + 1e-9 or b1 + 6 <= a0 + 1e-9
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi"),
+    [(0.0081, 0.0152), (0.95, 1.07), (2_655.0, 5_310.0), (14_000.0, 66_500.0),
+     (56_600.0, 60_400.0), (95_000.0, 105_000.0), (0.0, 1_500_000.0)],
+)  # fmt: skip
+@pytest.mark.parametrize("width", [150, 200, 240, 300, 330, 520])
+def test_price_ticks_spaced_for_their_labels(lo: float, hi: float, width: int) -> None:
+    axis = charts._x_axis(lo, hi, width)
+    values = np.array(axis["values"])
+    assert len(values) >= 2 and lo <= values.min() and values.max() <= hi
+    steps = np.diff(values)
+    step = steps[0]
+    np.testing.assert_allclose(steps, step, rtol=1e-9)
+    mantissa = step / 10 ** np.floor(np.log10(step))
+    assert min(abs(mantissa - m) for m in (1, 2, 5)) < 1e-9  # a round step
+    assert width * step / (hi - lo) >= 40  # Vega's default tick density, never denser
+    if max(abs(lo), abs(hi)) >= 1e4:
+        assert axis["format"].endswith("~s")  # 57.5k, not 57,500
+    else:
+        assert axis["format"].startswith(",.")
+    assert axis["labelOverlap"] is True
+
+
+def _fan_domain(spec: dict) -> list[float]:
+    (domain,) = {tuple(ch["scale"]["domain"]) for n, ch in encodings(spec)
+                 if n == "y" and "scale" in ch and "domain" in ch["scale"]}  # fmt: skip
+    return list(domain)
+
+
+def test_path_fan_names_every_level(account: mk.Account) -> None:
+    """A level near the fan widens the axis; one far off is named at the edge, never dropped."""
+    fan = fan_frame(GBM(0.6), 2950.0, HORIZON, paths=500, seed=3)
+    simulated = fan[fan["kind"].isin(["quantile", "path"])]["price"]
+    f_lo, f_hi = float(simulated.min()), float(simulated.max())
+    span = f_hi - f_lo
+    levels = {
+        "isolated": f_hi + 0.3 * span,  # just above the paths: on the axis
+        "cross": 900.0,  # a cross liquidation far below (the brief's case)
+    }
+    spec = charts.path_fan(fan, levels, price_unit="USDT", height=320).to_dict()
+    lo, hi = _fan_domain(spec)
+    assert lo <= f_lo and f_hi <= hi  # the whole fan shows
+    assert hi >= levels["isolated"] and lo > levels["cross"]
+    assert (hi - lo) <= (1 + 0.6) * span * 1.08 + 1e-9  # the fan keeps most of the height
+    rules = [r for r in rows_with(spec) if "liquidation_price" in r and "label" not in r]
+    assert {r["mode"]: r["liquidation_price"] for r in rules} == {"isolated": levels["isolated"]}
+    labels = {r["mode"]: r for r in rows_with(spec) if "label_y" in r}
+    assert set(labels) == {"isolated", "cross"}
+    assert labels["cross"]["label"] == "cross liquidation 900.00 ↓ below the chart"
+    assert labels["isolated"]["label"] == f"isolated liquidation {levels['isolated']:,.2f}"
+    assert lo < labels["cross"]["label_y"] < lo + 0.1 * (hi - lo)  # at the bottom edge
+    # far above, and a missing level named in the subtitle
+    spec = charts.path_fan(fan, {"isolated": 25_000.0, "cross": float("nan")}).to_dict()
+    (above,) = [r for r in rows_with(spec) if "label_y" in r]
+    assert above["label"].endswith("↑ above the chart") and above["mode"] == "isolated"
+    lo, hi = _fan_domain(spec)
+    assert hi < 25_000 and hi - 0.1 * (hi - lo) < above["label_y"] < hi
+    assert "No liquidation price: cross." in spec["title"]["subtitle"]
+
+
+@pytest.mark.parametrize("height", [200, 320])
+def test_path_fan_close_levels_labels_apart(height: int) -> None:
+    fan = fan_frame(GBM(0.6), 60_000.0, HORIZON, paths=500, seed=3)
+    levels = {"isolated": 54_216.87, "cross": 54_000.0}  # 1-2 px apart
+    spec = charts.path_fan(fan, levels, height=height).to_dict()
+    lo, hi = _fan_domain(spec)
+    ys = sorted((hi - r["label_y"]) / (hi - lo) * height for r in rows_with(spec) if "label_y" in r)
+    assert len(ys) == 2 and ys[1] - ys[0] >= 13 - 1e-9  # pixels between label centres
+    assert all(0 < y < height for y in ys)
+
+
+@pytest.mark.parametrize("name", ["BTC long", "ETH short"])
+@pytest.mark.parametrize("width", [320, 520])
+def test_current_leverage_label_clear_of_flat_lines(account, name: str, width: int) -> None:
+    """The "current Nx" label sits off the mark rule and the flat cross line (pixels apart)."""
+    sweep = leverage_sweep(account, name)
+    height = 300
+    spec = charts.liquidation_vs_leverage(sweep, width=width, height=height).to_dict()
+    (domain,) = {tuple(ch["scale"]["domain"]) for n, ch in encodings(spec)
+                 if n == "y" and "domain" in ch.get("scale", {})}  # fmt: skip
+    ys = {ch["y"]["value"] for layer in spec["layer"] for ch in [layer.get("encoding", {})]
+          if "value" in ch.get("y", {}) and ch.get("text", {}).get("field") == "label"}  # fmt: skip
+    assert len(ys) == 1
+    (label_y,) = ys
+    cross = sweep[sweep["mode"] == "cross"]["liquidation_price"].dropna()
+    lines = [float(sweep["mark_price"].iloc[0]), *cross.unique()]
+    lo, hi = domain
+    for price in lines:
+        line_y = (hi - price) / (hi - lo) * height
+        assert abs(label_y - line_y) >= 7, (price, line_y, label_y)
+    assert 0 < label_y < height
+
+
+def test_narrow_charts_wrap_their_subtitles(sweep: pd.DataFrame) -> None:
+    wide = charts.liquidation_vs_leverage(sweep).to_dict()["title"]["subtitle"]
+    assert len(wide) == 3  # as written, at the default width
+    narrow = charts.liquidation_vs_leverage(sweep, width=300).to_dict()["title"]["subtitle"]
+    assert len(narrow) > 3
+    assert " ".join(narrow).split() == " ".join(wide).split()  # the same words
+
+
 def test_replay_events_marked_on_the_curves(replayed) -> None:
     for path in range(3):
         spec = charts.replay_equity(replayed, path=path, currency="USDT").to_dict()
@@ -538,3 +695,118 @@ def test_offline_charts_render_in_chromium(chromium, artifacts, built: dict) -> 
     page.screenshot(path=str(artifacts / "charts-offline.png"), full_page=True)
     page.close()
     assert errors == [] and requests == []
+
+
+# ----------------------------------------------------------------------------- legible in chromium
+_GEOMETRY = """() => [...document.querySelectorAll('.margin-kit-chart svg')].map(svg => {
+  const box = e => {
+    const b = e.getBoundingClientRect();
+    return [b.left, b.top, b.right, b.bottom];
+  };
+  const shown = t => t.textContent && t.getAttribute('opacity') !== '0';
+  const labels = a => [...a.querySelectorAll('g.role-axis-label text')].filter(shown);
+  return {
+    svg: box(svg),
+    axes: [...svg.querySelectorAll('g.role-axis')].map(a => labels(a).map(t => [t.textContent,
+                                                                                 box(t)])),
+    texts: [...svg.querySelectorAll('g.role-mark.mark-text text')].filter(shown)
+      .map(t => [t.textContent, box(t)]),
+    plots: [...svg.querySelectorAll('path.background')].map(box)
+      .filter(b => b[2] - b[0] > 20 && b[3] - b[1] > 20),
+  };
+})"""
+
+
+def _overlap(a: list[float], b: list[float], gap: float = 0.0) -> bool:
+    return a[0] < b[2] + gap and b[0] < a[2] + gap and a[1] < b[3] and b[1] < a[3]
+
+
+def _number(label: str) -> float:
+    scale = {"k": 1e3, "M": 1e6}.get(label[-1], 1.0)
+    return float(label.rstrip("kM").replace(",", "").replace("−", "-")) * scale
+
+
+def test_narrow_charts_legible_in_chromium(chromium, artifacts, account, table, sweep) -> None:
+    """Rendered by vega in chromium (real fonts, SVG): at narrow widths no labels run together.
+
+    Horizontal axes: tick labels a few pixels apart and reading back as the spec's tick values;
+    labels of rules and points: none overlaps another, each stays inside its plot.
+    """
+    single = _isolated_long_20x()
+    name = single.positions[0].name
+    fan = fan_frame(GBM(0.6), 61_000.0, HORIZON, paths=500, seed=3)
+    cases = {
+        "equity 01 at 200": charts.equity_vs_price(price_sweep(single, name), width=200),
+        "equity 01 at 240": charts.equity_vs_price(price_sweep(single, name), width=240),
+        "equity 01 at 300": charts.equity_vs_price(price_sweep(single, name), width=300),
+        "equity 01 mid": charts.equity_vs_price(
+            price_sweep(single, name, np.linspace(53_000, 61_000, 200)), width=300
+        ),
+        "equity BTC long": charts.equity_vs_price(price_sweep(account, "BTC long")),
+        "equity ETH short at 240": charts.equity_vs_price(
+            price_sweep(account, "ETH short"), width=240
+        ),
+        "capital at 320": charts.capital_usage(table, width=320),
+        "comparison at 200": charts.comparison(table, width=200),
+        "loss frontier at 320": charts.loss_frontier(sweep, width=320, height=260),
+        "fan at 320": charts.path_fan(
+            fan, {"isolated": 54_216.87, "cross": 54_000.0}, width=320, height=240
+        ),
+        "fan far level at 320": charts.path_fan(
+            fan, {"isolated": 57_000.0, "cross": 3_137.45}, width=320, height=240
+        ),
+        "liquidation vs leverage at 320": charts.liquidation_vs_leverage(sweep, width=320),
+        "probability vs leverage at 320": charts.probability_vs_leverage(sweep, width=320),
+        "BTC long liquidation vs leverage at 320": charts.liquidation_vs_leverage(
+            leverage_sweep(account, "BTC long"), width=320
+        ),
+    }
+    specs = {k: c.to_dict() for k, c in cases.items()}
+    embed = {"actions": False, "renderer": "svg"}
+    page_html = (
+        "<!doctype html><html><head><meta charset='utf-8'><script>"
+        + charts.vega_bundle()
+        + "</script></head><body>"
+        + "".join(
+            charts.offline_renderer(s, embed_options=embed)["text/html"] for s in specs.values()
+        )
+        + "</body></html>"
+    )
+    page = chromium.new_page(viewport={"width": 1100, "height": 900})
+    page.set_content(page_html)
+    page.wait_for_function(
+        f"document.querySelectorAll('.margin-kit-chart svg').length == {len(specs)}",
+        timeout=30_000,
+    )
+    geometry = dict(zip(specs, page.evaluate(_GEOMETRY), strict=True))
+    page.screenshot(path=str(artifacts / "charts-narrow.png"), full_page=True)
+    page.close()
+
+    for case, g in geometry.items():
+        spec = specs[case]
+        # horizontal axes: labels on one line (a vertical axis's labels differ in height)
+        ticks = [a for a in g["axes"] if len(a) > 1 and len({round(b[1]) for _, b in a}) == 1]
+        assert ticks, case
+        for labels in ticks:  # left to right, apart
+            boxes = sorted((b for _, b in labels), key=lambda b: b[0])
+            assert all(b[0] - a[2] >= 3 for a, b in itertools.pairwise(boxes)), (case, labels)
+        if case.startswith("equity"):
+            (want,) = {tuple(a["values"]) for a in _x_axes(spec)}
+            assert len(ticks) == 2, case  # both panels
+            for labels in ticks:  # every tick labelled (none hidden), reading back its value
+                got = [_number(t) for t, _ in sorted(labels, key=lambda tb: tb[1][0])]
+                np.testing.assert_allclose(got, want, rtol=1e-9, err_msg=case)
+        # text marks (rule, point and bar labels): halo copies drawn once, none overlapping
+        texts = {(t, tuple(round(v) for v in b)): b for t, b in g["texts"] if t.strip()}
+        items = list(texts.items())
+        for i, ((t1, _), b1) in enumerate(items):
+            for (t2, _), b2 in items[:i]:
+                assert not _overlap(b1, b2), (case, t1, t2)
+            plot = [p for p in g["plots"] if p[0] - 1 <= (b1[0] + b1[2]) / 2 <= p[2] + 1]
+            assert plot, (case, t1)
+            assert plot[0][0] - 1 <= b1[0] and b1[2] <= plot[0][2] + 1, (case, t1, b1, plot)
+    texts = [t for t, _ in geometry["fan far level at 320"]["texts"]]
+    assert "cross liquidation 3,137.45 ↓ below the chart" in texts
+    # a narrow chart stays narrow: its subtitle wraps (the svg: chart, axes and padding)
+    svg = geometry["liquidation vs leverage at 320"]["svg"]
+    assert svg[2] - svg[0] <= 320 + 100
