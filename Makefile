@@ -18,6 +18,7 @@ demo: $(STAMP)  ## liquidation prices of the default scenario, and its offline H
 
 test: $(STAMP)  ## the whole suite, lint included
 	$(VENV)/bin/ruff check margin_kit tests benchmarks
+	$(VENV)/bin/ruff format --check margin_kit tests benchmarks
 	$(PY) -m pytest -n 2 -q
 
 lint: $(STAMP)

@@ -218,9 +218,7 @@ def _demo(args: argparse.Namespace) -> str:
         "reaches it.\n"
     )
     with pd.option_context("display.width", 120):
-        return header + table[cols].to_string(
-            float_format=lambda v: f"{v:,.2f}", na_rep="none"
-        )
+        return header + table[cols].to_string(float_format=lambda v: f"{v:,.2f}", na_rep="none")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -280,10 +280,13 @@ def _leverage_marked(
     )
     x = alt.X("leverage:Q")  # no axis settings: the base chart's axis and title stand
     rule = one.mark_rule(color=_GREY, strokeDash=[2, 3], strokeWidth=1.5, clip=True).encode(x=x)
-    label = one.mark_text(align="left", dx=4, fontSize=11, color=_GREY).encode(
-        x=x, y=alt.YValue(height - 8), text=alt.Text("label:N")
-    )
-    return _extend(base, [*layers, rule, label], {**(params or {}), LEVERAGE_PARAM: leverage})
+    # just above the plot frame, over the rule's end: clear of the curves and their labels
+    where = {"x": x, "y": alt.YValue(-3), "text": alt.Text("label:N")}
+    style = {"align": "center", "baseline": "bottom", "fontSize": 11}
+    halo = one.mark_text(**style, stroke="white", strokeWidth=4, strokeOpacity=0.9).encode(**where)
+    label = one.mark_text(**style, color=_GREY).encode(**where)
+    marks = [*layers, rule, halo, label]
+    return _extend(base, marks, {**(params or {}), LEVERAGE_PARAM: leverage})
 
 
 def _base_asset(symbol: str) -> str:

@@ -55,8 +55,7 @@ def test_dependencies_point_one_way() -> None:
                 )
             elif isinstance(node, ast.Import):
                 hit = any(
-                    a.name.split(".")[0] in FRONT_ENDS
-                    or bool(set(a.name.split(".")[1:2]) & front)
+                    a.name.split(".")[0] in FRONT_ENDS or bool(set(a.name.split(".")[1:2]) & front)
                     for a in node.names
                 )
             else:
