@@ -45,6 +45,7 @@ placeholders; the JupyterChart is then not even created.
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 import re
@@ -57,6 +58,7 @@ import altair as alt
 import ipywidgets as w
 import numpy as np
 import pandas as pd
+from altair.utils.schemapi import debug_mode
 from IPython.display import HTML, display
 
 from margin_kit import charts, engine, exchanges, scenario, sizing
@@ -197,7 +199,7 @@ def _error_html(message: str, stale: bool) -> str:
 def _placeholder(text: str) -> alt.Chart:
     """A chart that only says ``text`` (before any valid state exists)."""
     return (
-        alt.Chart(pd.DataFrame({"text": [text]}))
+        alt.Chart(charts._rows(pd.DataFrame({"text": [text]})))
         .mark_text(fontSize=13, color="#b00020", align="left")
         .encode(text=alt.Text("text:N"), x=alt.XValue(4), y=alt.YValue(20))
         .properties(width=420, height=40)
@@ -234,6 +236,34 @@ def _set_params(figure: Any, values: Mapping[str, Any]) -> None:
         name = getattr(param, "name", None)
         if isinstance(name, str) and name in values and not hasattr(param, "select"):
             param.value = values[name]
+
+
+@functools.cache
+def _unvalidated_class(cls: type) -> type:
+    """A subclass of the altair chart class ``cls``: ``to_dict`` skips validation by default.
+
+    ``to_dict(validate=True)`` still validates.
+    """
+
+    def to_dict(self: Any, validate: bool = False, **kwargs: Any) -> dict[str, Any]:
+        return cls.to_dict(self, validate=validate, **kwargs)
+
+    return type(cls.__name__, (cls,), {"to_dict": to_dict, "__doc__": cls.__doc__})
+
+
+def _redraw(jc: alt.JupyterChart, figure: alt.TopLevelMixin) -> None:
+    """Show ``figure`` in the chart widget without altair's schema validation.
+
+    The widget serialises a new chart with ``to_dict()``, which validates it against the
+    Vega-Lite schema: more than half of a redraw here (35-60 ms of a panel's 60-140 ms on a
+    slow core). Every figure a panel draws comes from the same builders, whose specs the test
+    suite validates after every control change, so the widget gets a shallow clone whose
+    ``to_dict`` does not validate by default. The panel's own figure is left as it is.
+    """
+    clone = object.__new__(_unvalidated_class(type(figure)))
+    clone.__dict__.update(figure.__dict__)
+    with debug_mode(False):  # nor the objects that serialising creates
+        jc.chart = clone
 
 
 #: Name of the Vega parameter holding the current leverage in leverage-axis charts.
@@ -274,7 +304,7 @@ def _leverage_marked(
 
     Moving the leverage then sets ``jc.params.mk_leverage``: no new spec, the browser redraws.
     """
-    one = alt.Chart(pd.DataFrame({"row": [0]})).transform_calculate(
+    one = alt.Chart(charts._rows(pd.DataFrame({"row": [0]}))).transform_calculate(
         leverage=LEVERAGE_PARAM,
         label=f"'current ' + format({LEVERAGE_PARAM}, '.3~g') + 'x'",
     )
@@ -424,7 +454,13 @@ class _Panel:
                 and inputs is not None
                 and _same(inputs, self._figure_inputs)
             )
-            figure = self._figure if reuse else self._make_figure(state)
+            if reuse:
+                figure = self._figure
+            else:
+                # altair validates every schema object as it is created ("debug mode"): a
+                # third of building a figure; the builders' output is validated by the tests
+                with debug_mode(False):
+                    figure = self._make_figure(state)
             text = _wrap(self._summary_html(state))
         except Exception as exc:  # shown, never raised from a callback
             self._show_error(exc)
@@ -446,7 +482,7 @@ class _Panel:
                     if name in self._chart._params:
                         setattr(self._chart.params, name, value)
         else:
-            self._chart.chart = figure
+            _redraw(self._chart, figure)
 
     def _accept(self, state: dict[str, Any]) -> None:
         """Keep what a successful update computed (beyond ``result`` and ``chart_data``)."""
@@ -1361,13 +1397,16 @@ class SizingPanel(_AccountBased):
             rule = pd.DataFrame({"liquidation_price": [price],
                                  "label": [f"target {_price(price)}"]})  # fmt: skip
             y = alt.Y("liquidation_price:Q")
+        rule = charts._rows(rule)  # converted once, shared by both layers
         layers = [
             alt.Chart(rule).mark_rule(color="black", strokeDash=[6, 4]).encode(y=y),
             alt.Chart(rule).mark_text(align="center", dy=-7, fontSize=11, fontWeight=600)
             .encode(y=y, x=alt.XValue(0.45 * 460), text=alt.Text("label:N")),
         ]  # fmt: skip
         if lo <= l_star <= hi:
-            star = pd.DataFrame({"leverage": [l_star], "label": [f"max {l_star:.3g}x"]})
+            star = charts._rows(
+                pd.DataFrame({"leverage": [l_star], "label": [f"max {l_star:.3g}x"]})
+            )
             layers += [
                 alt.Chart(star).mark_rule(color="black", strokeDash=[6, 4])
                 .encode(x=alt.X("leverage:Q")),
@@ -1578,7 +1617,7 @@ class CapitalPanel(_AccountBased):
             "el": [0.0, float(cross["expected_loss"].iloc[0]) if len(cross) else np.nan],
         })  # fmt: skip
         marker = (
-            alt.Chart(rows.dropna())
+            alt.Chart(charts._rows(rows.dropna()))
             .transform_calculate(
                 p_liquidation=f"datum.mode == 'isolated' ? {_P_PARAM} : datum.p",
                 expected_loss=f"datum.mode == 'isolated' ? {_EL_PARAM} : datum.el",

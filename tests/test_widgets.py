@@ -50,6 +50,15 @@ def chart_state(panel: mw._Panel) -> str:
     return json.dumps([jc.spec, jc._params], sort_keys=True, default=str)
 
 
+def shown_spec(jc: alt.JupyterChart) -> dict:
+    """The spec the widget shows: its last spec with the parameter values set since."""
+    spec = json.loads(json.dumps(jc.spec))
+    for param in spec.get("params", []):
+        if param["name"] in jc._params and "select" not in param:
+            param["value"] = jc._params[param["name"]]
+    return spec
+
+
 def gbm_hit(spot: float, barrier: float, vol: float, t: float) -> float:
     """P(min or max of driftless-in-price GBM reaches ``barrier`` by ``t``): reflection formula."""
     if not np.isfinite(barrier):
@@ -448,6 +457,10 @@ def test_every_control_changes_what_is_shown(cls) -> None:
         after = (panel.summary.value, chart_state(panel), repr(panel.result))
         assert after != before, f"{cls.__name__}.{name} changed nothing"
         assert not re.search(r"\bnan\b", panel.summary.value.lower()), (name, panel.summary.value)
+        # the widget redraws without altair's validation: what it was sent is the panel's
+        # figure, and that figure passes altair's validation
+        if panel.error is None:
+            assert shown_spec(panel.chart) == panel.figure().to_dict(validate=True), name
         setattr(ctrl, trait, old)
 
 
