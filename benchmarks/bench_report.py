@@ -17,6 +17,10 @@ Measured, on one core (the process and its children pinned to one CPU):
     charts (:func:`margin_kit.report.compute`) and the HTML (:func:`margin_kit.report.render`),
     with the vega bundle cold and then cached.
 
+(c) ``python -c "import altair"`` in a fresh process: most of it is jsonschema's import, which
+    takes seconds where JupyterLab's dependencies pulled in rfc3987-syntax (it compiles ~40
+    lark grammars at import: python-jsonschema/jsonschema#1428). Part of (a), not ours to cut.
+
 The report's size is printed in MB with the share of the inlined vega bundle.
 """
 
@@ -27,6 +31,7 @@ import _common  # noqa: F401  (first: sets the thread pools to one core before n
 
 # isort: on
 import argparse
+import importlib.util
 import os
 import sys
 import tempfile
@@ -73,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
         times = [_timed([CLI, "report", "-o", str(out), "--quiet", *extra]) for _ in range(runs)]
         size = out.stat().st_size
         demo = min(_timed([CLI, "demo"]) for _ in range(runs))
+        # altair's import, mostly jsonschema's: with JupyterLab installed (jupyter-events needs
+        # jsonschema[format-nongpl]) it imports rfc3987-syntax, which compiles ~40 lark grammars
+        # at import time (python-jsonschema/jsonschema#1428): seconds on a slow core
+        t_altair = min(_timed([sys.executable, "-c", "import altair"]) for _ in range(runs))
+    rfc = importlib.util.find_spec("rfc3987_syntax") is not None
 
     from margin_kit import charts, report
 
@@ -105,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{label:<48}{best:8.2f} s   runs: {', '.join(f'{t:.2f}' for t in times)}")
     print(f"{'    first run, vega bundle not yet cached':<48}{cold:8.2f} s")
     print(f"{'(b) margin-kit demo (fresh process)':<48}{demo:8.2f} s")
+    label_c = '(c) python -c "import altair" (fresh process)'
+    print(f"{label_c:<48}{t_altair:8.2f} s"
+          f"   (rfc3987-syntax installed: {'yes' if rfc else 'no'})")  # fmt: skip
     print(f"{'    margin_kit.compare alone':<48}{t_compare:8.2f} s")
     print(f"{'    report.compute (numbers + charts)':<48}{t_compute:8.2f} s")
     print(f"{'    report.render (HTML)':<48}{t_render:8.2f} s")
