@@ -46,8 +46,10 @@ from margin_kit._validate import as_float, as_side, find_index, wrap_like
 from margin_kit.contracts import ContractType, check_contract, unrealized_pnl
 from margin_kit.tiers import (
     _BLOCK,
+    _BUCKET_SHIFT,
     TierTable,
     _BlockWork,
+    _bucket_search,
     _solve_block,
     _tier_search,
     solve_notional,
@@ -132,6 +134,10 @@ _RULES: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
+#: Smallest input for which :func:`_tiered_mark_kernel` looks tiers up by the key's bits.
+_BUCKETS_FROM = 1 << 16
+
+
 def _tiered_mark_kernel(
     side: Any,
     entry_price: Any,
@@ -198,14 +204,20 @@ def _tiered_mark_kernel(
     checks = [
         (i, rule) for i, (x, (_, rule)) in enumerate(zip(flat, operands, strict=True)) if x.ndim
     ]  # the vectors, checked block by block
-    i_wallet = 4 if flat[4].ndim else None  # the collateral vector (its +inf check is deferred)
 
     search = _tier_search(tiers, fee)
+    # the bucket tables (5 MB, ~25 ms to build, cached) pay off on large inputs
+    buckets = _bucket_search(tiers, fee, not linear) if n >= _BUCKETS_FROM else None
+    shift = np.uint64(_BUCKET_SHIFT)
+    side_scalar = None if flat[0].ndim else np.uint64(int(flat[0].view(np.uint64)) >> (shift - 1))
     cap = float(tiers.caps[-1])
     size = min(n, _BLOCK)
-    work = _BlockWork(search, size)
-    qc_buf, n0_buf, net_buf, t_buf, key_buf = (np.empty(size) for _ in range(5))
-    neg_buf = np.empty(size, dtype=np.bool_)
+    work = _BlockWork(search, size) if buckets is None else None
+    qc_buf, n0_buf, net_buf, key_buf, cum_buf, den_buf = (np.empty(size) for _ in range(6))
+    index_buf = np.empty(size, dtype=np.uint64)
+    bad_buf = np.empty(size, dtype=np.bool_)
+    thresholds, half = search.thresholds.ravel(), search.cum.shape[0] // 2
+    den_view = den_buf.view(np.uint64)  # the side's bits, shifted, before the gather overwrites
     sigma_negative = np.less if linear else np.greater  # sigma < 0: s < 0 or, inverse, s > 0
     out = np.empty(n)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -214,18 +226,22 @@ def _tiered_mark_kernel(
             m = min(_BLOCK, n - start)
             views = [x[block] if x.ndim else x for x in flat]
             sb, eb, qb, cb, wb, ub, mb = views
-            # 1. input checks: a min (and a max) per input vector and block. The collateral's
-            #    max only catches +inf, which always ends as a non-finite or zero price: it is
-            #    checked in step 5's rare branch instead. Sides are +-1 iff all lie in [-1, 1]
-            #    and their squares sum to m (one BLAS dot instead of an abs pass).
+            # 1. input checks: a min (and a max) per input vector and block. With the bucket
+            #    tables the collateral's max is not needed: +inf makes the key -inf, whose
+            #    bucket gives a price <= 0, which step 5 catches. Sides are +-1 iff all lie in
+            #    [-1, 1] and their squares sum to m (one BLAS dot instead of an abs pass).
             for i, rule in checks:
                 v = views[i]
                 if rule == "side":
                     if not (np.dot(v, v) == m and v.min() >= -1.0 and v.max() <= 1.0):
                         return None
                     continue
-                hi = None if rule == "positive>0" or i == 4 else v.max()
-                if not (v.min() >= 0.0 if i == 4 else _RULES[rule](v.min(), hi)):
+                if i == 4 and buckets is not None:
+                    if not v.min() >= 0.0:
+                        return None
+                    continue
+                hi = None if rule == "positive>0" else v.max()
+                if not _RULES[rule](v.min(), hi):
                     return None
             # 2. entry notional N0 = q c E (linear) or q c / E (inverse), below the last cap
             qc = qb if unit_size else np.multiply(qb, cb, out=qc_buf[:m])
@@ -242,30 +258,57 @@ def _tiered_mark_kernel(
             if cross:
                 net = np.add(net, ub, out=net_buf[:m])
                 net = np.subtract(net, mb, out=net_buf[:m])
-            s_n0 = np.multiply(sb, n0, out=t_buf[:m])
+            key = np.multiply(sb, n0, out=key_buf[:m])
             if linear:
-                key = np.subtract(s_n0, net, out=key_buf[:m])
+                np.subtract(key, net, out=key)
             else:
-                key = np.negative(np.add(s_n0, net, out=key_buf[:m]), out=key_buf[:m])
-            # 4. notional at liquidation (into n0_buf), found with the key and the side
-            #    sigma < 0; NaN where T < 0 (no root)
-            if sb.ndim:
-                negative = sigma_negative(sb, 0.0, out=neg_buf[:m])
+                np.negative(np.add(key, net, out=key), out=key)
+            # 4. notional at liquidation (into n0_buf): the tier's coefficients looked up by the
+            #    key's top bits and the side's (see _BucketSearch); NaN where T < 0 (no root),
+            #    -inf where the key's bucket holds a tier threshold
+            #    (few elements: counting thresholds, without building the bucket tables)
+            if buckets is None:
+                negative = sigma_negative(sb, 0.0, out=bad_buf[:m] if sb.ndim else None)
+                notional = _solve_block(search, key, negative, n0_buf[:m], work)
             else:
-                negative = bool(sigma_negative(sb, 0.0))
-            notional = _solve_block(search, key, negative, n0_buf[:m], work)
-            # 5. price P = N / (q c) (linear) or q c / N (inverse), straight into the output;
-            #    as in _price_from_notional, NaN where N <= 0 or P is not finite (T == 0 or
-            #    overflow: rare, found by the NaN-ignoring min and max of the block)
+                index = np.right_shift(key.view(np.uint64), shift, out=index_buf[:m])
+                if sb.ndim:
+                    side_bits = np.right_shift(sb.view(np.uint64), shift - 1, out=den_view[:m])
+                    np.add(index, side_bits, out=index)
+                else:
+                    np.add(index, side_scalar, out=index)
+                at = index.view(np.intp)
+                cum = np.take(buckets.cum, at, out=cum_buf[:m], mode="wrap")
+                den = np.take(buckets.denominator, at, out=den_buf[:m], mode="wrap")
+                notional = np.divide(np.subtract(key, cum, out=n0_buf[:m]), den, out=n0_buf[:m])
+            # 5. price P = N / (q c) (linear) or q c / N (inverse), straight into the output
             p = out[block]
             if linear:
                 np.divide(notional, qc, out=p)
             else:
                 np.divide(qc, notional, out=p)
+            # The NaN-ignoring min and max pass unless some price is <= 0 or infinite: a key in
+            # a bucket with a threshold (N = -inf), T == 0, an infinite collateral or overflow.
+            # Those few elements are solved again, counting thresholds by binary search; as in
+            # _price_from_notional, NaN where N <= 0 or P is not finite.
             if not (np.fmin.reduce(p) > 0.0 and np.fmax.reduce(p) < np.inf):
-                if i_wallet is not None and not flat[i_wallet][block].max() < np.inf:
-                    return None
-                p[~((notional > 0.0) & np.isfinite(p))] = np.nan
+                bad = np.less_equal(p, 0.0, out=bad_buf[:m])
+                if not np.fmax.reduce(p) < np.inf:
+                    bad |= np.isposinf(p)
+                redo = np.flatnonzero(bad)
+                k_redo = key[redo]
+                if not np.isfinite(k_redo).all():
+                    return None  # infinite collateral (or overflow): the reference path says
+                i_redo = np.searchsorted(thresholds, k_redo, side="right")
+                if sb.ndim:
+                    i_redo += half * sigma_negative(sb[redo], 0.0)
+                elif sigma_negative(sb, 0.0):
+                    i_redo += half
+                n_redo = (k_redo - search.cum[i_redo]) / search.denominator[i_redo]
+                qc_redo = qc[redo] if qc.ndim else qc
+                p_redo = n_redo / qc_redo if linear else qc_redo / n_redo
+                p_redo[~((n_redo > 0.0) & np.isfinite(p_redo))] = np.nan
+                p[redo] = p_redo
     return out.reshape(shape)
 
 

@@ -92,12 +92,25 @@ def assert_same(got: np.ndarray, want: np.ndarray) -> None:
     np.testing.assert_allclose(got, want, rtol=RTOL)
 
 
-@pytest.fixture
-def small_block(monkeypatch: pytest.MonkeyPatch) -> int:
-    """Blocks of 1000 elements, so that a few thousand rows cross several block boundaries."""
+@pytest.fixture(params=["buckets", "count"])
+def small_block(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Blocks of 1000 elements, so that a few thousand rows cross several block boundaries;
+    the tier found by the key's bits (the bucket tables) and by counting thresholds."""
     monkeypatch.setattr(liq, "_BLOCK", 1000)
     monkeypatch.setattr(tiers_mod, "_BLOCK", 1000)
+    monkeypatch.setattr(liq, "_BUCKETS_FROM", 0 if request.param == "buckets" else 1 << 62)
     return 1000
+
+
+def both_ways(monkeypatch: pytest.MonkeyPatch, *args: object, **kw: object) -> np.ndarray:
+    """``tiered_liquidation_price(*args, **kw)`` with the bucket tables and by counting
+    thresholds: asserted bit for bit equal (NaN where NaN), returned."""
+    got = {}
+    for way, start in (("buckets", 0), ("count", 1 << 62)):
+        monkeypatch.setattr(liq, "_BUCKETS_FROM", start)
+        got[way] = np.asarray(mk.tiered_liquidation_price(*args, **kw))
+    np.testing.assert_array_equal(got["buckets"], got["count"])
+    return got["buckets"]
 
 
 # ----------------------------------------------------------------------------- block boundaries
@@ -126,6 +139,92 @@ def test_every_tier_and_both_sides_are_hit() -> None:
     tier = BTC.tier_index(liq_notional)
     for s in (1.0, -1.0):
         assert len(np.unique(tier[p["side"][ok] == s])) >= 8
+
+
+# ----------------------------------------------------------------------------- bucket tables
+def threshold_keys(table: TierTable, fee: float = 0.0) -> np.ndarray:
+    """Keys sigma*T on, and 1, 2 and 1000 ulps around, every tier threshold of both sides,
+    and on the edges of the buckets that hold them."""
+    search = tiers_mod._tier_search(table, fee)
+    keys = []
+    for t in search.thresholds.ravel():
+        if t == 0.0:
+            continue
+        for steps in (0, 1, 2, 1000):
+            keys += [t, *(np.nextafter(t, d) for d in (-np.inf, np.inf))]
+            keys.append(t + steps * np.spacing(t) * np.sign(t))
+            keys.append(t - steps * np.spacing(t) * np.sign(t))
+        bits = np.float64(t).view(np.uint64) >> np.uint64(tiers_mod._BUCKET_SHIFT)
+        lo = (bits << np.uint64(tiers_mod._BUCKET_SHIFT)).view(np.float64)
+        hi = ((bits + np.uint64(1)) << np.uint64(tiers_mod._BUCKET_SHIFT)).view(np.float64)
+        keys += [lo, np.nextafter(lo, -np.inf * np.sign(t)), hi, np.nextafter(hi, 0.0)]
+    return np.array(keys)
+
+
+@pytest.mark.parametrize("contract", ["linear", "inverse"])
+def test_buckets_equal_counting_at_every_threshold(
+    monkeypatch: pytest.MonkeyPatch, contract: str
+) -> None:
+    table = BTC if contract == "linear" else exchanges.get("binance-coinm").tiers("BTCUSD_PERP")
+    keys = threshold_keys(table)
+    # a key k is sigma*T; with no collateral T = N0, so k = sigma*N0: a long (linear) or a
+    # short (inverse) of notional k > 0, the other side for k < 0 (entry 1: N0 = qty, inverse
+    # qty/1); keys beyond the last cap are dropped (entry notional must be below it)
+    notional = np.abs(keys)
+    keep = (notional > 0) & (notional < float(table.caps[-1]))
+    keys, notional = keys[keep], notional[keep]
+    sigma = np.sign(keys)
+    side = sigma if contract == "linear" else -sigma
+    got = both_ways(monkeypatch, side, 1.0, notional, 0.0, table, contract=contract)
+    want = np.array([
+        reference_price(s, 1.0, q, 0.0, table, contract=contract)
+        for s, q in zip(side, notional, strict=True)
+    ])  # fmt: skip
+    assert_same(got, want)
+
+
+@pytest.mark.parametrize("contract", ["linear", "inverse"])
+def test_buckets_equal_counting_on_random_accounts(
+    monkeypatch: pytest.MonkeyPatch, contract: str
+) -> None:
+    table = BTC if contract == "linear" else exchanges.get("binance-coinm").tiers("BTCUSD_PERP")
+    p = positions(20_000, table, seed=3)
+    entry = p["entry_price"] if contract == "linear" else p["entry_price"] / 1e4
+    rng = np.random.default_rng(5)
+    for kw in (
+        {},
+        {"other_upnl": rng.normal(0, 1e4, 20_000), "other_maint_margin": rng.uniform(0, 1e3)},
+        {"close_fee_rate": 0.0005},
+    ):
+        both_ways(monkeypatch, p["side"], entry, p["qty"], p["collateral"], table,
+                  contract=contract, **kw)  # fmt: skip
+    # one side for all (a scalar), and a collateral of 0
+    both_ways(monkeypatch, -1.0, entry, p["qty"], 0.0, table, contract=contract)
+    both_ways(monkeypatch, 1.0, entry, p["qty"], p["collateral"], table, contract=contract)
+
+
+def test_bucket_tables_cover_every_key() -> None:
+    # every sign, exponent and top-mantissa pattern of a key, for both sides, has an entry:
+    # a tier's coefficients, NaN (no root), the marker of a threshold inside (+-inf over +-1)
+    # or, for infinite keys, 0 over 0
+    shift = tiers_mod._BUCKET_SHIFT
+    offset, n_buckets = 0x3FF0000000000000 >> (shift - 1), 1 << (64 - shift)
+    search = tiers_mod._tier_search(BTC)
+    dens = search.denominator[~np.isnan(search.denominator)]
+    for inverse in (False, True):
+        b = tiers_mod._bucket_search(BTC, 0.0, inverse)
+        assert b.cum.shape == b.denominator.shape == (offset + 2 * n_buckets,)
+        cum, den = b.cum[offset:], b.denominator[offset:]
+        tier = np.isin(den, dens) & np.isin(cum, search.cum)
+        none = np.isnan(cum) & np.isnan(den)
+        marker = np.isinf(cum) & (np.abs(den) == 1.0)
+        infinite = (cum == 0.0) & (den == 0.0)
+        assert (tier | none | marker | infinite).all()
+        # 2 sides x (sign x top-mantissa patterns of exponent 0x7ff): infinite and NaN keys;
+        # each threshold marks one bucket per side; for the 0 threshold that is the bucket
+        # of -0.0 (-0.0 >= 0 counts it, the negative keys beside it do not)
+        assert infinite.sum() == 2 * 2 * 2 ** (64 - shift - 12)
+        assert marker.sum() == 2 * search.thresholds.size
 
 
 # ----------------------------------------------------------------------------- variants
