@@ -104,6 +104,7 @@ class TierTable:
     source: str = ""
     continuous: bool = True
     _arrays: dict[str, np.ndarray] = field(init=False, repr=False, compare=False)
+    _hash: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         tiers = tuple(self.tiers)
@@ -168,6 +169,13 @@ class TierTable:
         for a in arrays.values():
             a.setflags(write=False)
         object.__setattr__(self, "_arrays", arrays)
+        # hashed once: the evaluators' caches are keyed by the table, and hashing a dozen
+        # Tier dataclasses at every call was a third of a one-position evaluation
+        key = (self.tiers, self.symbol, self.notional_unit, self.source, self.continuous)
+        object.__setattr__(self, "_hash", hash(key))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     # ----------------------------------------------------------------- constructors
     @classmethod
