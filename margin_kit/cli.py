@@ -221,9 +221,25 @@ def _demo(args: argparse.Namespace) -> str:
         return header + table[cols].to_string(float_format=lambda v: f"{v:,.2f}", na_rep="none")
 
 
+def _skip_iri_format_checker() -> None:
+    """Keep jsonschema from importing rfc3987-syntax in this process.
+
+    Where JupyterLab is installed, jsonschema (which altair imports) finds rfc3987-syntax and
+    builds its ~40 lark grammars on import: 2-4 s of a report on a slow core
+    (python-jsonschema/jsonschema#1428). That package only checks the ``iri`` and
+    ``iri-reference`` string formats, which neither the Vega-Lite nor the notebook schema
+    uses (their ``uri`` formats are checked by rfc3986-validator, unaffected). A ``None`` in
+    ``sys.modules`` makes its import fail, which jsonschema expects of an optional checker.
+    Only the command's own process: a kernel or a program importing margin_kit is untouched.
+    """
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``margin-kit`` command."""
     args = _parser().parse_args(argv)
+    if args.command in ("report", "export"):
+        _skip_iri_format_checker()
     try:
         if args.command == "liq":
             result = _liq(args)

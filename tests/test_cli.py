@@ -266,3 +266,25 @@ def test_report_and_export_are_documented_in_help(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["export", "--help"])
     assert "-o OUTPUT" in capsys.readouterr().out
+
+
+def test_report_process_skips_the_iri_checker_and_still_validates_uris() -> None:
+    # what `margin-kit report` does before importing altair: jsonschema then has no
+    # rfc3987-syntax (seconds of grammar building), and altair still validates "uri" formats
+    code = """
+import sys
+from margin_kit.cli import _skip_iri_format_checker
+_skip_iri_format_checker()
+import altair as alt, jsonschema
+assert "iri" not in jsonschema.Draft7Validator.FORMAT_CHECKER.checkers
+assert "uri-reference" in jsonschema.Draft7Validator.FORMAT_CHECKER.checkers
+check = jsonschema.Draft7Validator.FORMAT_CHECKER
+uri = jsonschema.Draft7Validator({"format": "uri"}, format_checker=check)
+assert uri.is_valid("https://vega.github.io/schema/vega-lite/v6.json")
+assert not uri.is_valid("no scheme")
+alt.Chart(alt.UrlData("data/prices.csv")).mark_line().encode(x="t:Q").to_dict()
+print("uri checked")
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "uri checked" in r.stdout
