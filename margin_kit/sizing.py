@@ -241,6 +241,8 @@ def _barrier_for_probability(
         hi = np.where(p > a, hi * 2.0, hi)
     for _ in range(100):
         mid = 0.5 * (lo + hi)
+        if np.all((mid <= lo) | (mid >= hi)):
+            break  # every interval is down to adjacent floats: further steps change nothing
         p = hit_probability(spot_a, spot_a * np.exp(-s * mid), vol, horizon, drift)
         lo = np.where(p > a, mid, lo)
         hi = np.where(p > a, hi, mid)
