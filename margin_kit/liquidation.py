@@ -216,7 +216,6 @@ def _tiered_mark_kernel(
     qc_buf, n0_buf, net_buf, key_buf, cum_buf, den_buf = (np.empty(size) for _ in range(6))
     index_buf = np.empty(size, dtype=np.uint64)
     bad_buf = np.empty(size, dtype=np.bool_)
-    thresholds, half = search.thresholds.ravel(), search.cum.shape[0] // 2
     den_view = den_buf.view(np.uint64)  # the side's bits, shifted, before the gather overwrites
     sigma_negative = np.less if linear else np.greater  # sigma < 0: s < 0 or, inverse, s > 0
     out = np.empty(n)
@@ -289,26 +288,20 @@ def _tiered_mark_kernel(
                 np.divide(qc, notional, out=p)
             # The NaN-ignoring min and max pass unless some price is <= 0 or infinite: a key in
             # a bucket with a threshold (N = -inf), T == 0, an infinite collateral or overflow.
-            # Those few elements are solved again, counting thresholds by binary search; as in
-            # _price_from_notional, NaN where N <= 0 or P is not finite.
-            if not (np.fmin.reduce(p) > 0.0 and np.fmax.reduce(p) < np.inf):
+            # Those few elements go through the reference solve (same bits as counting).
+            top = np.fmax.reduce(p)
+            if not (np.fmin.reduce(p) > 0.0 and top < np.inf):
                 bad = np.less_equal(p, 0.0, out=bad_buf[:m])
-                if not np.fmax.reduce(p) < np.inf:
+                if not top < np.inf:
                     bad |= np.isposinf(p)
                 redo = np.flatnonzero(bad)
                 k_redo = key[redo]
                 if not np.isfinite(k_redo).all():
                     return None  # infinite collateral (or overflow): the reference path says
-                i_redo = np.searchsorted(thresholds, k_redo, side="right")
-                if sb.ndim:
-                    i_redo += half * sigma_negative(sb[redo], 0.0)
-                elif sigma_negative(sb, 0.0):
-                    i_redo += half
-                n_redo = (k_redo - search.cum[i_redo]) / search.denominator[i_redo]
-                qc_redo = qc[redo] if qc.ndim else qc
-                p_redo = n_redo / qc_redo if linear else qc_redo / n_redo
-                p_redo[~((n_redo > 0.0) & np.isfinite(p_redo))] = np.nan
-                p[redo] = p_redo
+                s_redo = sb[redo] if sb.ndim else sb
+                sigma = s_redo if linear else -s_redo
+                n_redo = solve_notional(tiers, sigma * k_redo, sigma, fee)  # T = sigma * key
+                p[redo] = _price_from_notional(n_redo, qc[redo] if qc.ndim else qc, contract)
     return out.reshape(shape)
 
 
