@@ -35,6 +35,7 @@ every price. Prices are never negative or zero.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any, Literal
@@ -136,6 +137,20 @@ _RULES: dict[str, Callable[[Any, Any], bool]] = {
 
 #: Smallest input for which :func:`_tiered_mark_kernel` looks tiers up by the key's bits.
 _BUCKETS_FROM = 1 << 16
+#: Smallest input for which it runs the compiled kernel, when numba is installed: importing numba
+#: and loading the compiled code costs ~1 s once per process (~4 s the first time on a machine,
+#: to compile), which only large inputs repay; small ones (widgets, accounts) never import it.
+_COMPILED_FROM = 1 << 16
+
+
+@functools.cache
+def _compiled_kernel() -> Callable[..., bool] | None:
+    """:func:`margin_kit._compiled.tiered_mark_prices`, or None without numba (the `fast` extra)."""
+    try:
+        from margin_kit._compiled import tiered_mark_prices
+    except ImportError:
+        return None
+    return tiered_mark_prices
 
 
 def _tiered_mark_kernel(
@@ -205,6 +220,10 @@ def _tiered_mark_kernel(
         (i, rule) for i, (x, (_, rule)) in enumerate(zip(flat, operands, strict=True)) if x.ndim
     ]  # the vectors, checked block by block
 
+    compiled = _compiled_kernel() if n >= _COMPILED_FROM else None
+    if compiled is not None:
+        return _run_compiled(compiled, flat, tiers, fee, linear, unit_size, cross, shape)
+
     search = _tier_search(tiers, fee)
     # the bucket tables (5 MB, ~25 ms to build, cached) pay off on large inputs
     buckets = _bucket_search(tiers, fee, not linear) if n >= _BUCKETS_FROM else None
@@ -227,12 +246,14 @@ def _tiered_mark_kernel(
             sb, eb, qb, cb, wb, ub, mb = views
             # 1. input checks: a min (and a max) per input vector and block. With the bucket
             #    tables the collateral's max is not needed: +inf makes the key -inf, whose
-            #    bucket gives a price <= 0, which step 5 catches. Sides are +-1 iff all lie in
-            #    [-1, 1] and their squares sum to m (one BLAS dot instead of an abs pass).
+            #    bucket gives a price <= 0, which step 5 catches. Sides: |side| is 1 exactly
+            #    (a sum of squares equal to m, once used here, let 1 - 2**-53 through: the
+            #    sum rounds).
             for i, rule in checks:
                 v = views[i]
                 if rule == "side":
-                    if not (np.dot(v, v) == m and v.min() >= -1.0 and v.max() <= 1.0):
+                    magnitude = np.abs(v, out=cum_buf[:m])
+                    if not (magnitude.min() == 1.0 and magnitude.max() == 1.0):
                         return None
                     continue
                 if i == 4 and buckets is not None:
@@ -302,6 +323,33 @@ def _tiered_mark_kernel(
                 sigma = s_redo if linear else -s_redo
                 n_redo = solve_notional(tiers, sigma * k_redo, sigma, fee)  # T = sigma * key
                 p[redo] = _price_from_notional(n_redo, qc[redo] if qc.ndim else qc, contract)
+    return out.reshape(shape)
+
+
+def _run_compiled(
+    kernel: Callable[..., bool],
+    flat: list[np.ndarray],
+    tiers: TierTable,
+    fee: float,
+    linear: bool,
+    unit_size: bool,
+    cross: bool,
+    shape: tuple[int, ...],
+) -> np.ndarray | None:
+    """The compiled kernel on :func:`_tiered_mark_kernel`'s operands; None if a check fails.
+
+    Scalars are checked by the caller; vectors by :func:`margin_kit._compiled.tiered_mark_prices`.
+    """
+    search = _tier_search(tiers, fee)
+    buckets = _bucket_search(tiers, fee, not linear)
+    tables = (
+        buckets.cum, buckets.denominator, search.thresholds.reshape(-1), search.cum,
+        search.denominator, search.cum.shape[0] // 2,
+    )  # fmt: skip
+    operands = [np.ascontiguousarray(x.reshape(-1)) for x in flat]  # a scalar: one element
+    out = np.empty(math.prod(shape))
+    if not kernel(operands, linear, unit_size, cross, float(tiers.caps[-1]), tables, out):
+        return None
     return out.reshape(shape)
 
 

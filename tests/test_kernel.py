@@ -92,24 +92,46 @@ def assert_same(got: np.ndarray, want: np.ndarray) -> None:
     np.testing.assert_allclose(got, want, rtol=RTOL)
 
 
-@pytest.fixture(params=["buckets", "count"])
+#: How the kernel finds the tier: (``_BUCKETS_FROM``, ``_COMPILED_FROM``) for each way.
+WAYS = {
+    "buckets": (0, 1 << 62),  # numpy, the bucket tables
+    "count": (1 << 62, 1 << 62),  # numpy, counting thresholds
+    "compiled": (1 << 62, 0),  # the compiled kernel (numba: the `fast` extra, in `dev`)
+}
+
+
+def use_way(monkeypatch: pytest.MonkeyPatch, way: str) -> None:
+    if way == "compiled" and liq._compiled_kernel() is None:
+        pytest.skip("numba is not installed (the `fast` extra)")
+    buckets_from, compiled_from = WAYS[way]
+    monkeypatch.setattr(liq, "_BUCKETS_FROM", buckets_from)
+    monkeypatch.setattr(liq, "_COMPILED_FROM", compiled_from)
+
+
+@pytest.fixture(params=list(WAYS))
 def small_block(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
     """Blocks of 1000 elements, so that a few thousand rows cross several block boundaries;
-    the tier found by the key's bits (the bucket tables) and by counting thresholds."""
+    the tier found by the key's bits (the bucket tables), by counting thresholds, and by the
+    compiled kernel."""
     monkeypatch.setattr(liq, "_BLOCK", 1000)
     monkeypatch.setattr(tiers_mod, "_BLOCK", 1000)
-    monkeypatch.setattr(liq, "_BUCKETS_FROM", 0 if request.param == "buckets" else 1 << 62)
+    use_way(monkeypatch, request.param)
+    if request.param == "compiled":
+        import margin_kit._compiled as compiled
+
+        monkeypatch.setattr(compiled, "_BLOCK", 1000)  # where it repeats scalars over blocks
     return 1000
 
 
 def both_ways(monkeypatch: pytest.MonkeyPatch, *args: object, **kw: object) -> np.ndarray:
-    """``tiered_liquidation_price(*args, **kw)`` with the bucket tables and by counting
-    thresholds: asserted bit for bit equal (NaN where NaN), returned."""
+    """``tiered_liquidation_price(*args, **kw)`` with the bucket tables, by counting thresholds
+    and compiled: asserted bit for bit equal (NaN where NaN), returned."""
     got = {}
-    for way, start in (("buckets", 0), ("count", 1 << 62)):
-        monkeypatch.setattr(liq, "_BUCKETS_FROM", start)
+    for way in WAYS:
+        use_way(monkeypatch, way)
         got[way] = np.asarray(mk.tiered_liquidation_price(*args, **kw))
     np.testing.assert_array_equal(got["buckets"], got["count"])
+    np.testing.assert_array_equal(got["compiled"], got["count"])
     return got["buckets"]
 
 
@@ -365,6 +387,63 @@ def test_bad_value_in_a_later_block_names_its_index(
     p[field][2345] = bad
     with pytest.raises(InputError, match=pattern):
         mk.tiered_liquidation_price(p["side"], p["entry_price"], p["qty"], p["collateral"], BTC)
+
+
+@pytest.mark.parametrize(
+    "bad", [math.nextafter(1.0, 0.0), math.nextafter(1.0, 2.0), math.nextafter(-1.0, 0.0)]
+)
+def test_side_one_ulp_off_is_rejected(small_block: int, bad: float) -> None:
+    # a side one ulp from +-1 is not a side: the numpy kernel once let 1 - 2**-53 through
+    # (its check summed the squares, which rounds)
+    p = positions(3000)
+    p["side"][1234] = bad
+    with pytest.raises(InputError, match=r"side\[1234\]"):
+        mk.tiered_liquidation_price(p["side"], p["entry_price"], p["qty"], p["collateral"], BTC)
+
+
+def test_inputs_the_compiled_kernel_hands_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a valid input its bit checks decline (a collateral of -0.0) goes to the reference path,
+    # with the reference's result; read-only and strided inputs are taken as they are
+    p = positions(3000)
+    p["collateral"][7] = -0.0
+    got = both_ways(monkeypatch, p["side"], p["entry_price"], p["qty"], p["collateral"], BTC)
+    assert_same(got, reference_array(p))
+    frozen = {k: v.copy() for k, v in p.items()}
+    for v in frozen.values():
+        v.setflags(write=False)
+    strided = {k: np.repeat(v, 2)[::2] for k, v in p.items()}
+    for q in (frozen, strided):
+        got = both_ways(monkeypatch, q["side"], q["entry_price"], q["qty"], q["collateral"], BTC)
+        assert_same(got, reference_array(p))
+
+
+def test_compiled_kernel_runs_on_large_inputs_by_default() -> None:
+    if liq._compiled_kernel() is None:
+        pytest.skip("numba is not installed (the `fast` extra)")
+    calls = []
+    kernel = liq._compiled_kernel()
+    liq._compiled_kernel.cache_clear()
+    try:
+        import margin_kit._compiled as compiled
+
+        original = compiled.tiered_mark_prices
+
+        def spy(*args: object) -> bool:
+            calls.append(len(args[-1]))
+            return original(*args)
+
+        compiled.tiered_mark_prices = spy
+        p = positions(liq._COMPILED_FROM)
+        mk.tiered_liquidation_price(p["side"][:-1], p["entry_price"][:-1], 1.0, 10.0, BTC)
+        got = mk.tiered_liquidation_price(
+            p["side"], p["entry_price"], p["qty"], p["collateral"], BTC
+        )
+    finally:
+        compiled.tiered_mark_prices = original
+        liq._compiled_kernel.cache_clear()
+    assert calls == [liq._COMPILED_FROM]  # not for one element fewer
+    assert kernel is original
+    assert_same(got, reference_array(p))
 
 
 def test_first_field_wins_as_in_the_validators(small_block: int) -> None:
