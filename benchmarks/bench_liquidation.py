@@ -15,11 +15,17 @@ Positions at leverage 1 in the last tier (long) have no liquidation price: NaN, 
 Measured (positions per second, one core: thread pools pinned to 1, process pinned to one CPU):
 
 (a) ``margin_kit.tiered_liquidation_price`` on float64 arrays (side as a float64 +-1 array);
-    validation included, as a user calls it. Warmed up, best of 5.
+    validation included, as a user calls it. Warmed up, best of 7. With numba installed (the
+    ``fast`` extra, in ``dev``) it runs the package's compiled kernel (``margin_kit._compiled``);
+(a') the same call on the numpy path, as without numba (the compiled kernel switched off).
 (b) a plain Python loop over the same formula and tier rule (on a subset, reported as a rate).
 (c) a fused numba ``@njit`` kernel (no parallel, no fastmath) doing the same per element, without
-    validation, returning a new array like (a): a yardstick only. numba is imported here, never
-    by the package. Warmed up (compiled first), best of 5.
+    validation, returning a new array like (a): a yardstick only, counting thresholds per
+    element where the package looks tiers up by the key's bits. Warmed up (compiled first),
+    best of 7.
+
+(a), (a') and (c) are timed in turns, one call each per round, so that a slow phase of a noisy
+machine hits all three.
 
 The three results are checked against each other (rtol 1e-9, NaN where NaN) outside the timings.
 """
@@ -40,6 +46,7 @@ import numpy as np
 from _common import best_of, pin_one_core
 
 import margin_kit as mk
+import margin_kit.liquidation as liq
 from margin_kit import TierTable, exchanges
 
 RTOL = 1e-9
@@ -152,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000_000, help="positions (default 10M)")
     parser.add_argument("--loop-n", type=int, default=100_000, help="subset for the Python loop")
-    parser.add_argument("--repeat", type=int, default=5, help="best of this many runs")
+    parser.add_argument("--repeat", type=int, default=7, help="best of this many runs")
     parser.add_argument("--quick", action="store_true", help="200k positions, 20k loop subset")
     args = parser.parse_args(argv)
     if args.quick:
@@ -173,8 +180,17 @@ def main(argv: list[str] | None = None) -> int:
     def run_mk() -> np.ndarray:
         return mk.tiered_liquidation_price(side, entry, qty, coll, table)
 
-    got_a = run_mk()  # warm-up
-    t_a = best_of(run_mk, args.repeat)
+    def run_numpy_path() -> np.ndarray:
+        saved = liq._COMPILED_FROM
+        liq._COMPILED_FROM = 1 << 62  # (a') the numpy path, as without numba
+        try:
+            return run_mk()
+        finally:
+            liq._COMPILED_FROM = saved
+
+    compiled = liq._compiled_kernel() is not None and n >= liq._COMPILED_FROM
+    got_a = run_mk()  # warm-up (and, the first time on a machine, numba compiles the kernel)
+    got_np = run_numpy_path()
 
     # (b) Python loop on a subset
     lists = [a[:loop_n].tolist() for a in (side, entry, qty, coll)]
@@ -199,24 +215,41 @@ def main(argv: list[str] | None = None) -> int:
 
     kernel(side[:16], entry[:16], qty[:16], coll[:16], *tabs, np.empty(16))  # compile
     got_c = run_numba()  # warm-up
-    t_c = best_of(run_numba, args.repeat)
+
+    # (a), (a') and (c) timed in turns, best of `repeat` each: a slow phase of a noisy machine
+    # then hits all three rather than one
+    t_a, t_np, t_c = (
+        min(times)
+        for times in zip(
+            *(
+                [best_of(f, 1) for f in (run_mk, run_numpy_path, run_numba)]
+                for _ in range(args.repeat)
+            ),
+            strict=True,
+        )
+    )
 
     # agreement (not timed)
     d_ac = max_rel_diff(got_a, got_c)
+    assert np.array_equal(got_a, got_np, equal_nan=True), "compiled and numpy paths differ"
     d_ab = max_rel_diff(got_a[:loop_n], np.array(got_b))
     d_cb = max_rel_diff(got_c[:loop_n], np.array(got_b))
     worst = max(d_ac, d_ab, d_cb)
     nan_share = float(np.isnan(got_a).mean())
 
-    r_a, r_b, r_c = n / t_a, loop_n / t_b, n / t_c
+    r_a, r_b, r_c, r_np = n / t_a, loop_n / t_b, n / t_c, n / t_np
+    path = "compiled" if compiled else "numpy: numba missing"
     print()
     print(f"{'evaluator':<44}{'positions/s':>14}{'time':>12}")
-    print(f"{'(a) margin_kit.tiered_liquidation_price':<44}{fmt_rate(r_a):>14}{t_a * 1e3:9.1f} ms")
+    print(f"{f'(a) margin_kit ({path})':<44}{fmt_rate(r_a):>14}{t_a * 1e3:9.1f} ms")
+    label_np = "(a') margin_kit, numpy path"
+    print(f"{label_np:<44}{fmt_rate(r_np):>14}{t_np * 1e3:9.1f} ms")
     print(f"{f'(b) python loop ({loop_n:,} positions)':<44}{fmt_rate(r_b):>14}{t_b * 1e3:9.1f} ms")
     print(f"{'(c) numba @njit fused kernel (yardstick)':<44}{fmt_rate(r_c):>14}{t_c * 1e3:9.1f} ms")
     print()
     print(f"margin_kit / python loop : {r_a / r_b:8.1f}x")
     print(f"margin_kit / numba       : {r_a / r_c:8.3f}x  (numba / margin_kit = {r_c / r_a:.3f}x)")
+    print(f"numpy path / numba       : {r_np / r_c:8.3f}x  (numba / numpy = {r_c / r_np:.3f}x)")
     hold_rate = r_a >= TARGET_RATE
     hold_numba = r_c / r_a <= TARGET_VS_NUMBA
     print(
@@ -233,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"agreement: max relative difference {worst:.3g} (a vs c {d_ac:.3g}, a vs b {d_ab:.3g}, "
-        f"c vs b {d_cb:.3g}); NaN (no liquidation) share {nan_share:.2%}"
+        f"c vs b {d_cb:.3g}); a and a' bit for bit; NaN (no liquidation) share {nan_share:.2%}"
     )
     assert worst <= RTOL, f"evaluators disagree: max relative difference {worst:.3g} > {RTOL}"
     return 0

@@ -13,20 +13,21 @@ import pytest
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_liquidation.py"
 
 
-def test_benchmark_quick_runs_and_prints_three_rates() -> None:
+def test_benchmark_quick_runs_and_prints_four_rates() -> None:
     pytest.importorskip("numba")
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    for label in ("(a) margin_kit", "(b) python loop", "(c) numba"):
+    for label in ("(a) margin_kit (compiled)", "(a') margin_kit, numpy", "(b) python", "(c) numba"):
         line = next((ln for ln in out.splitlines() if ln.startswith(label)), None)
         assert line is not None, out
         assert re.search(r"\d+\.\d+ M/s", line), line
     assert "margin_kit / python loop" in out
     assert "margin_kit / numba" in out
     assert "max relative difference" in out
+    assert "a and a' bit for bit" in out
 
 
 WIDGETS_SCRIPT = SCRIPT.parent / "bench_widgets.py"
