@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -148,7 +149,13 @@ def _compiled_kernel() -> Callable[..., bool] | None:
     """:func:`margin_kit._compiled.tiered_mark_prices`, or None without numba (the `fast` extra)."""
     try:
         from margin_kit._compiled import tiered_mark_prices
-    except ImportError:
+    except ImportError:  # numba is not installed: the numpy path, same results
+        return None
+    except Exception as exc:  # numba there but unusable (e.g. no writable cache directory)
+        warnings.warn(
+            f"margin_kit: the compiled kernel is unavailable ({exc!r}); using the numpy path",
+            stacklevel=3,
+        )
         return None
     return tiered_mark_prices
 

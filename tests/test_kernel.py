@@ -9,6 +9,7 @@ and every bad input must raise the same error, with the same index, as the valid
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pandas as pd
@@ -495,3 +496,27 @@ def test_solve_notional_blocks_and_sides(small_block: int) -> None:
     np.testing.assert_array_equal(
         solve_notional(BTC, target, -1.0), solve_notional(BTC, target, np.full(2500, -1.0))
     )
+
+
+def test_an_unusable_numba_falls_back_to_numpy_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Broken:
+        def find_spec(self, name: str, path: object, target: object = None) -> None:
+            if name == "margin_kit._compiled":
+                raise RuntimeError("cannot cache function: no locator available")
+
+    monkeypatch.delitem(sys.modules, "margin_kit._compiled", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [Broken(), *sys.meta_path])
+    liq._compiled_kernel.cache_clear()
+    try:
+        with pytest.warns(UserWarning, match="compiled kernel is unavailable.*no locator"):
+            assert liq._compiled_kernel() is None
+        p = positions(3000)
+        monkeypatch.setattr(liq, "_COMPILED_FROM", 0)
+        got = mk.tiered_liquidation_price(
+            p["side"], p["entry_price"], p["qty"], p["collateral"], BTC
+        )
+        assert_same(got, reference_array(p))
+    finally:
+        liq._compiled_kernel.cache_clear()
