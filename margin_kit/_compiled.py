@@ -31,8 +31,6 @@ import numpy as np
 
 __all__ = ["tiered_mark_prices"]
 
-_SHIFT = np.uint64(47)  # tiers._BUCKET_SHIFT: the key's sign, exponent and 5 mantissa bits
-_SIDE_SHIFT = np.uint64(46)
 _ONE = np.uint64(1)
 _ABS_ONE_BITS = np.uint64(0x7FE0000000000000)  # bits of +1.0 or -1.0 shifted left by one
 _INF_BITS = np.uint64(0x7FF0000000000000)
@@ -45,7 +43,8 @@ _OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy", "boundscheck":
 _IN = numba.types.Array(numba.types.float64, 1, "C", readonly=True)
 _OUT = numba.types.Array(numba.types.float64, 1, "C")
 _F, _B, _I = numba.types.float64, numba.types.boolean, numba.types.int64
-_TABLES = (_IN, _IN, _IN, _IN, _IN, _I)  # bucket cum, den; thresholds, cum, den; half
+# bucket cum, den; thresholds, cum, den; the sigma = -1 half's offset; tiers._BUCKET_SHIFT
+_TABLES = (_IN, _IN, _IN, _IN, _IN, _I, _I)
 
 
 def _at(x, i):  # pragma: no cover (replaced by its overload in compiled code)
@@ -72,7 +71,7 @@ def _at_overload(x, i):  # pragma: no cover (compiled)
 )
 def _prices(
     s, e, q, c, w, u, mm, linear, unit_size, cross, cap,
-    bucket_cum, bucket_den, thresholds, cum, den, half, out,
+    bucket_cum, bucket_den, thresholds, cum, den, half, bucket_shift, out,
 ):  # fmt: skip  # pragma: no cover (compiled)
     """Every price into ``out``; whether every input check passed.
 
@@ -80,6 +79,8 @@ def _prices(
     caller).
     """
     last = np.uint64(bucket_cum.shape[0] - 1)
+    key_shift = np.uint64(bucket_shift)
+    side_shift = np.uint64(bucket_shift - 1)
     n0_max = key_max = 0.0
     side_bad = e_top = q_top = w_top = c_top = u_top = mm_top = np.uint64(0)
     for i in range(out.shape[0]):
@@ -110,7 +111,7 @@ def _prices(
         key = si * n0 - net if linear else -(si * n0 + net)
         n0_max = n0 if n0 > n0_max else n0_max
         key_max = abs(key) if abs(key) > key_max else key_max
-        j = min((np.float64(key).view(np.uint64) >> _SHIFT) + (s_bits >> _SIDE_SHIFT), last)
+        j = min((np.float64(key).view(np.uint64) >> key_shift) + (s_bits >> side_shift), last)
         cum_j = bucket_cum[j]
         den_j = bucket_den[j]
         if not abs(cum_j) < _INF:  # a threshold in the key's bucket: count them (rare)
@@ -137,7 +138,7 @@ def tiered_mark_prices(
     unit_size: bool,
     cross: bool,
     cap: float,
-    tables: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int],
+    tables: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int],
     out: np.ndarray,
 ) -> bool:
     """Write every price into ``out``; return False, with ``out`` garbage, when a check fails.
@@ -146,7 +147,8 @@ def tiered_mark_prices(
     maintenance, each a C-contiguous float64 vector of ``out``'s length or a one-element array
     (a scalar the caller has checked). ``cap``: the table's last cap, which every entry
     notional must stay below. ``tables``: the bucket tables (cum, denominator), the threshold
-    tables (thresholds, cum, denominator) and the index offset of their sigma = -1 half.
+    tables (thresholds, cum, denominator), the index offset of their sigma = -1 half and the
+    bucket tables' shift (``tiers._BUCKET_SHIFT``).
     ``unit_size``: the contract size is the scalar 1 (``qc = q``); ``cross``: the other cross
     positions' terms are given (else ``net`` is the collateral alone), as in the numpy kernel.
     """

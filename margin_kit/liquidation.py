@@ -351,7 +351,7 @@ def _run_compiled(
     buckets = _bucket_search(tiers, fee, not linear)
     tables = (
         buckets.cum, buckets.denominator, search.thresholds.reshape(-1), search.cum,
-        search.denominator, search.cum.shape[0] // 2,
+        search.denominator, search.cum.shape[0] // 2, _BUCKET_SHIFT,
     )  # fmt: skip
     operands = [np.ascontiguousarray(x.reshape(-1)) for x in flat]  # a scalar: one element
     out = np.empty(math.prod(shape))

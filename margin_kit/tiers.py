@@ -403,8 +403,8 @@ class _BucketSearch(NamedTuple):
     gets by counting thresholds, NaN included (no root). Buckets that hold a threshold are
     *ambiguous*: ``cum`` is ``+inf`` (``-inf`` where sigma = -1) and the root comes out as
     ``-inf``, a price ``<= 0``, which sends the element to the exact threshold count
-    (binary search). With a dozen tiers under 2 % of keys spread over the tiers fall in such
-    buckets. Infinite keys get ``0 / 0`` coefficients: an infinite root, never NaN.
+    (:func:`solve_notional`). With a dozen tiers under 2 % of keys spread over the tiers fall
+    in such buckets. Infinite keys get ``0 / 0`` coefficients: an infinite root, never NaN.
     """
 
     cum: np.ndarray  # (offset + 2 * 2**(64 - S),)
