@@ -1,6 +1,7 @@
 # One-command set-up: `make demo`, `make test` and `make lab` create .venv and install what they
 # need: demo the runtime packages only, lab adds JupyterLab, test/lint/bench the dev extra
-# (tests, tools, JupyterLab, numba for the compiled kernel). Each stamp is redone when pyproject.toml changes.
+# (tests, tools, JupyterLab, numba for the compiled kernel). Each stamp is redone when
+# pyproject.toml changes.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
